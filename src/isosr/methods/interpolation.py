@@ -1,0 +1,35 @@
+"""Interpolation baselines: each LR image resampled onto the HR grid by a B-spline of fixed order."""
+
+from __future__ import annotations
+
+from typing import ClassVar
+
+import numpy as np
+
+from isosr.io import Grid, LRImage, resample_to_grid
+from isosr.methods.base import SubjectMethod
+from isosr.methods.registry import register
+
+
+class SplineInterpolation(SubjectMethod):
+    """Resample every contrast independently from its own LR image (no cross-contrast sharing)."""
+
+    order: ClassVar[int] = 3
+
+    def fit_predict(self, lr: dict[str, LRImage], grid: Grid) -> dict[str, np.ndarray]:
+        return {contrast: resample_to_grid(image.data, image.affine, grid, order=self.order)
+                for contrast, image in lr.items()}
+
+
+@register("cubic")
+class CubicSpline(SplineInterpolation):
+    """Cubic B-spline interpolation (the classical baseline of every paper)."""
+
+    order = 3
+
+
+@register("nearest")
+class NearestNeighbour(SplineInterpolation):
+    """Nearest-neighbour interpolation: the floor any method must beat."""
+
+    order = 0

@@ -1,0 +1,18 @@
+"""Snakemake script: metrics of one method on one subject, as a long TSV."""
+
+from isosr.evaluate import evaluate_subject
+from isosr.workflow import run_logged
+
+
+def main() -> None:
+    contrasts = snakemake.params.contrasts
+    w = snakemake.wildcards
+    frame = evaluate_subject(dict(zip(contrasts, snakemake.input.truth, strict=True)),
+                             dict(zip(contrasts, snakemake.input.prediction, strict=True)),
+                             snakemake.input.mask,
+                             {"dataset": w.dataset, "scenario": w.scenario, "method": w.method,
+                              "subject": w.s})
+    frame.to_csv(snakemake.output[0], sep="\t", index=False)
+
+
+run_logged(snakemake.log[0], main)
