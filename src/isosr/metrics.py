@@ -41,20 +41,21 @@ def mask_bounding_box(mask: np.ndarray) -> tuple[slice, ...]:
 
 
 def ssim(prediction: np.ndarray, truth: np.ndarray, mask: np.ndarray) -> float:
-    """3D SSIM (scikit-image defaults, data range 1) on the mask's bounding box, averaged in mask."""
+    """3D SSIM (scikit-image defaults, data range 1) on the mask's bounding box, mean in mask."""
     prediction, truth, mask = _prepare(prediction, truth, mask)
     box = mask_bounding_box(mask)
     _, ssim_map = structural_similarity(truth[box], prediction[box], data_range=1.0, full=True)
     return float(ssim_map[mask[box]].mean())
 
 
-def mutual_information(a: np.ndarray, b: np.ndarray, mask: np.ndarray, bins: int = MI_BINS) -> float:
-    """MI (nats) of the joint histogram of ``a`` and ``b`` in ``mask``, ``bins`` bins over [0, 1]."""
+def mutual_information(a: np.ndarray, b: np.ndarray, mask: np.ndarray,
+                       bins: int = MI_BINS) -> float:
+    """MI (nats) of the joint histogram of ``a`` and ``b`` in ``mask``, bins over [0, 1]."""
     mask = np.asarray(mask, dtype=bool)
     qa = np.clip((np.asarray(a)[mask] * bins).astype(np.int64), 0, bins - 1)
     qb = np.clip((np.asarray(b)[mask] * bins).astype(np.int64), 0, bins - 1)
-    joint = np.bincount(qa * bins + qb, minlength=bins * bins).reshape(bins, bins).astype(np.float64)
-    return mutual_information_from_histogram(joint)
+    joint = np.bincount(qa * bins + qb, minlength=bins * bins).reshape(bins, bins)
+    return mutual_information_from_histogram(joint.astype(np.float64))
 
 
 def mutual_information_from_histogram(joint: np.ndarray) -> float:

@@ -56,7 +56,7 @@ def through_plane_axis(affine: np.ndarray, view: str) -> int:
 
 
 def slice_centres(n_hr: int, step: float, integer: bool = False) -> np.ndarray:
-    """Slice-centre positions in HR voxel indices for a centred stack of slices ``step`` voxels thick.
+    """Slice-centre HR voxel indices of a centred stack of slices ``step`` HR voxels thick.
 
     The stack covers as much of the HR extent [-0.5, n_hr - 0.5] as whole slices allow, centred.
     With ``integer`` the centres fall on HR voxel centres (decimation keeps existing slices).
@@ -74,7 +74,7 @@ def slice_centres(n_hr: int, step: float, integer: bool = False) -> np.ndarray:
 
 
 def lr_affine(hr_affine: np.ndarray, axis: int, centres: np.ndarray) -> np.ndarray:
-    """Affine of the LR stack: slice spacing ``centres[1]-centres[0]`` HR voxels, first slice at centres[0]."""
+    """Affine of the LR stack whose slice centres lie at HR voxel indices ``centres``."""
     step = centres[1] - centres[0] if len(centres) > 1 else 1.0
     shift = np.eye(4)
     shift[axis, axis] = step
@@ -90,7 +90,7 @@ def _sample_along(data: np.ndarray, axis: int, centres: np.ndarray, order: int) 
     offset[axis] = centres[0]
     shape = list(data.shape)
     shape[axis] = len(centres)
-    return ndimage.affine_transform(data, scale, offset, output_shape=tuple(shape), order=order,
+    return ndimage.affine_transform(data, np.diag(scale), offset, output_shape=tuple(shape), order=order,
                                     mode="nearest")
 
 

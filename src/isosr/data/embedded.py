@@ -79,12 +79,13 @@ def subject_ids(options: EmbeddedOptions) -> list[str]:
 
 def _rng(options: EmbeddedOptions, *keys: str) -> np.random.Generator:
     text = "/".join([str(options.seed), *keys])
-    return np.random.default_rng(int.from_bytes(hashlib.sha256(text.encode()).digest()[:8], "little"))
+    digest = hashlib.sha256(text.encode()).digest()
+    return np.random.default_rng(int.from_bytes(digest[:8], "little"))
 
 
 @lru_cache(maxsize=4)
 def template_maps(resolution_mm: float) -> tuple[dict[str, np.ndarray], np.ndarray]:
-    """T1w intensity and GM/WM/CSF fractions of ICBM152 on a ``resolution_mm`` grid, and its affine."""
+    """T1w intensity and GM/WM/CSF fractions of ICBM152 on a ``resolution_mm`` grid + affine."""
     source = nib.load(str(mni152_file("T1w")))
     zoom = resolution_mm / float(source.header.get_zooms()[0])
     shape = tuple(int(np.floor(n / zoom)) for n in source.shape)

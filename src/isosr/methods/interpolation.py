@@ -1,4 +1,4 @@
-"""Interpolation baselines: each LR image resampled onto the HR grid by a B-spline of fixed order."""
+"""Interpolation baselines: each LR image resampled onto the HR grid by a fixed-order B-spline."""
 
 from __future__ import annotations
 
