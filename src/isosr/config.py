@@ -73,7 +73,8 @@ class Plan:
 
     def tables(self, pattern: str) -> list[str]:
         """``pattern`` formatted for every dataset x scenario."""
-        return [pattern.format(dataset=d, scenario=s) for d in self.datasets for s in self.scenarios]
+        return [pattern.format(dataset=d, scenario=s)
+                for d in self.datasets for s in self.scenarios]
 
     def caption(self, dataset: str, scenario: str) -> str:
         """Table caption: what the data are and how the LR scans were simulated."""
