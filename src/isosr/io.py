@@ -138,3 +138,22 @@ def _json_default(value: object) -> object:
     if isinstance(value, Path):
         return str(value)
     raise TypeError(f"cannot serialise {type(value).__name__} to JSON")
+
+
+def isotropic_grid(images: list[LRImage], resolution_mm: float) -> Grid:
+    """An isotropic grid oriented like the first image, covering every image's field of view."""
+    first = images[0].affine
+    rotation = first[:3, :3] / voxel_spacing(first)
+    corners = []
+    for image in images:
+        shape = np.asarray(image.data.shape)
+        box = np.array([[i, j, k] for i in (-0.5, shape[0] - 0.5) for j in (-0.5, shape[1] - 0.5)
+                        for k in (-0.5, shape[2] - 0.5)])
+        corners.append(voxel_to_world(image.affine, box))
+    local = np.concatenate(corners) @ rotation  # world -> the first image's axes (orthonormal)
+    low, high = local.min(axis=0), local.max(axis=0)
+    shape = tuple(int(np.ceil((h - lo) / resolution_mm)) for lo, h in zip(low, high, strict=True))
+    affine = np.eye(4)
+    affine[:3, :3] = rotation * resolution_mm
+    affine[:3, 3] = rotation @ (low + resolution_mm / 2.0)
+    return Grid(shape, affine)
