@@ -6,10 +6,26 @@ that uses a contrast a dataset lacks, an unregistered method, a reference method
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any
 
 from isosr.data.embedded import EmbeddedOptions, subject_ids
+from isosr.data.hdbet import checkpoint_file
+from isosr.data.http import download_path, read_index, subjects_in_index
+from isosr.data.layout import index_path
+from isosr.data.sources import (
+    PREPROCESSING_DEFAULTS,
+    Source,
+    local_scans,
+    make_source,
+    offered_contrasts,
+    recommended,
+    select_subjects,
+)
+from isosr.data.templates import DOWNLOADED_TEMPLATES, downloaded_template
+from isosr.io import InputError
 from isosr.methods import method_class, method_names
 
 
@@ -19,9 +35,15 @@ class ConfigError(ValueError):
 
 @dataclass(frozen=True)
 class Plan:
-    """What the workflow runs: datasets x scenarios x methods x subjects."""
+    """What the workflow runs: datasets x scenarios x methods x subjects.
+
+    ``await_index(dataset)`` is called before the subjects of a downloaded (http) dataset are
+    read from its index; the workflow passes a Snakemake checkpoint there, so the download and
+    indexing run first.
+    """
 
     config: dict[str, Any]
+    await_index: Callable[[str], object] | None = field(default=None, compare=False)
 
     def __post_init__(self) -> None:
         self.check()
@@ -39,7 +61,13 @@ class Plan:
         return list(self.config["methods"])
 
     def dataset(self, name: str) -> dict[str, Any]:
-        return self.config["datasets"][name]
+        """The config of dataset ``name``, with its preset's preprocessing settings (e.g.
+        BraTS: skullstrip none, template SRI24) where the config does not set them."""
+        spec = self.config["datasets"][name]
+        return {**PREPROCESSING_DEFAULTS, **recommended(self.source(name)), **spec}
+
+    def source(self, name: str) -> Source:
+        return make_source(name, self.config["datasets"][name])
 
     def scenario_contrasts(self, scenario: str) -> list[str]:
         """The contrasts acquired in ``scenario``, sorted."""
@@ -55,11 +83,42 @@ class Plan:
         return EmbeddedOptions(**self.dataset(dataset).get("embedded", {}))
 
     def subjects(self, dataset: str) -> list[str]:
-        """Subject labels of ``dataset`` (without the 'sub-' prefix)."""
+        """Subject labels of ``dataset`` (without the 'sub-' prefix), after ``subjects`` and
+        ``max_subjects`` are applied."""
         spec = self.dataset(dataset)
         if spec["source"] == "embedded":
-            return subject_ids(self.embedded_options(dataset))
-        raise ConfigError(f"datasets.{dataset}.source: unsupported source {spec['source']!r}")
+            available = subject_ids(self.embedded_options(dataset))
+        elif spec["source"] == "http":
+            if self.await_index is not None:
+                self.await_index(dataset)
+            index = index_path(dataset)
+            available = subjects_in_index(read_index(index), spec["contrasts"], index)
+        else:
+            available = sorted(local_scans(self.source(dataset), spec["contrasts"]))
+        return select_subjects(available, spec, dataset)
+
+    def local_scan(self, dataset: str, subject: str, contrast: str) -> Path:
+        """The source file of one raw scan of a bids or manual dataset."""
+        scans = local_scans(self.source(dataset), self.dataset(dataset)["contrasts"])
+        if subject not in scans:
+            raise InputError(f"datasets.{dataset}: no subject {subject!r} with all contrasts")
+        return scans[subject][contrast]
+
+    def downloads(self, dataset: str) -> list[Path]:
+        """Local paths of the files an http dataset needs for its configured contrasts."""
+        needed = self.source(dataset).needed_files(self.dataset(dataset)["contrasts"])
+        return [download_path(dataset, f.filename) for f in needed]
+
+    def preprocessing_downloads(self, dataset: str) -> dict[str, Path]:
+        """Downloaded files that preprocessing ``dataset`` needs first: a template (SRI24) and
+        the HD-BET parameters, by role."""
+        spec = self.dataset(dataset)
+        needed = {}
+        if spec["template"] in DOWNLOADED_TEMPLATES:
+            needed["template"] = downloaded_template(spec["template"])
+        if spec["skullstrip"] == "hd-bet":
+            needed["hdbet"] = checkpoint_file(self.config["hdbet"]["weights_dir"])
+        return needed
 
     def datasets_of_source(self, source: str) -> list[str]:
         return [d for d in self.datasets if self.dataset(d)["source"] == source]
@@ -87,8 +146,40 @@ class Plan:
         return (f"{dataset} / {scenario}: {origin}; LR {acquisitions}; "
                 f"mean ± std over {len(self.subjects(dataset))} subjects.")
 
+    def segmentation_contrast(self, scenario: str) -> str:
+        """The contrast segmented for Dice in ``scenario``: ``segmentation.contrast`` if the
+        scenario acquires it, else its first contrast in the order T1w, T2w, PDw, FLAIR."""
+        acquired = self.scenario_contrasts(scenario)
+        preferred = (self.config["segmentation"]["contrast"], "T1w", "T2w", "PDw", "FLAIR")
+        return next(c for c in (*preferred, *acquired) if c in acquired)
+
+    def figure_subject(self, dataset: str) -> str:
+        """Subject of the qualitative figure: ``figures.subject`` or the first subject."""
+        subjects, chosen = self.subjects(dataset), self.config["figures"]["subject"]
+        if chosen is not None and chosen not in subjects:
+            raise ConfigError(f"figures.subject: {chosen!r} is not a subject of dataset "
+                              f"{dataset!r} ({subjects})")
+        return subjects[0] if chosen is None else chosen
+
+    def error_method(self) -> str:
+        """Method of the qualitative figure's error map: ``figures.error_method`` or the last."""
+        return self.config["figures"]["error_method"] or self.methods[-1]
+
+    def _check_report(self) -> None:
+        """Segmentation and figure settings against the methods and scenarios."""
+        if self.config.get("segmentation", {}).get("backend") == "fastsurfer":
+            for scenario in self.scenarios:
+                if self.segmentation_contrast(scenario) != "T1w":
+                    raise ConfigError(f"segmentation.backend: FastSurfer segments T1w only, and "
+                                      f"scenarios.{scenario} does not acquire T1w")
+        error_method = self.config.get("figures", {}).get("error_method")
+        if error_method is not None and error_method not in self.methods:
+            raise ConfigError(f"figures.error_method: {error_method!r} is not listed under "
+                              f"methods ({self.methods})")
+
     def check(self) -> None:
         """Raise ConfigError for the first inconsistency found."""
+        self._check_report()
         known = set(method_names())
         for method in self.methods:
             if method not in known:
@@ -98,8 +189,16 @@ class Plan:
             raise ConfigError(f"reference_method: {self.config['reference_method']!r} is not "
                               f"listed under methods ({self.methods})")
         for name in self.datasets:
+            try:
+                offered = offered_contrasts(self.source(name))
+            except InputError as error:
+                raise ConfigError(str(error)) from None
             spec = self.dataset(name)
             contrasts = spec["contrasts"]
+            if offered is not None and not set(contrasts) <= set(offered):
+                missing = sorted(set(contrasts) - set(offered))
+                raise ConfigError(f"datasets.{name}.contrasts: {missing} not offered by its "
+                                  f"{spec['source']} source (it has {offered})")
             if spec["reference_contrast"] not in contrasts:
                 raise ConfigError(f"datasets.{name}.reference_contrast: "
                                   f"{spec['reference_contrast']!r} is not among its contrasts "

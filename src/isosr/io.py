@@ -20,6 +20,10 @@ class InputError(ValueError):
     """Bad user input (a file, a config value): the message names the culprit."""
 
 
+class RegistrationError(RuntimeError):
+    """A registration that did not converge to a plausible rigid alignment."""
+
+
 @dataclass(frozen=True)
 class Grid:
     """A voxel grid: array shape and voxel-to-world affine, plus an optional brain mask on it."""

@@ -8,8 +8,7 @@ from collections.abc import Callable
 from contextlib import redirect_stderr, redirect_stdout
 from pathlib import Path
 
-from isosr.io import InputError
-from isosr.preprocess import RegistrationError
+from isosr.io import InputError, RegistrationError
 
 USER_ERRORS = (InputError, RegistrationError)
 

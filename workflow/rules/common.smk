@@ -1,8 +1,15 @@
 # Config validation, wildcard constraints and path helpers shared by every stage.
+import functools
+import math
+import os
+from pathlib import Path
+
+import numpy as np
 from snakemake.utils import validate
 
 from isosr.config import Plan
 from isosr.data.embedded import CONTRASTS
+from isosr.data.templates import field_of_view_mm
 
 
 validate(config, schema="../schemas/config.schema.yaml")
@@ -31,7 +38,43 @@ def reference_contrast(dataset):
 
 
 def final_outputs():
-    """Every table of every dataset x scenario."""
-    return PLAN.tables("results/tables/{dataset}_{scenario}.csv") + PLAN.tables(
-        "results/tables/{dataset}_{scenario}.md"
-    )
+    """Every table and figure of every dataset x scenario (listed in report.smk)."""
+    return report_outputs()
+
+
+# Software and hardware of the jobs. With --use-conda each rule runs in its envs/*.yaml, whose
+# post-deploy script (envs/install-isosr.sh) installs isosr from this source tree.
+os.environ.update(ISOSR_SOURCE_DIR=str(Path(workflow.basedir).resolve()))
+
+# Memory (MB) and runtime (minutes) of a job per stage: a fixed part plus a part per million voxels
+# of its dataset's HR grid, so requests follow resolution_mm (1 mm has ~27x the voxels of 3 mm).
+_STAGE_COST = {
+    #             mem_mb   per Mvox  runtime  per Mvox
+    "fetch":      (1000,   600,      5,       2),
+    "preprocess": (3000,   800,      10,      5),
+    "simulate":   (1000,   300,      5,       1),
+    "fit":        (4000,   1500,     30,      20),
+    "evaluate":   (1000,   500,      5,       2),
+}
+
+
+@functools.cache
+def hr_megavoxels(dataset):
+    """Millions of voxels of ``dataset``'s HR grid: the template's field of view sampled at
+    resolution_mm (an upper bound, as the grid is cropped to the brain)."""
+    spec = PLAN.dataset(dataset)
+    extent_mm = np.asarray(field_of_view_mm(spec["template"]))
+    return float(np.prod(extent_mm / spec["resolution_mm"])) / 1e6
+
+
+def stage_resources(stage):
+    """Dynamic mem_mb and runtime of a job of ``stage``; use as ``**stage_resources(stage)``."""
+    base_mb, mb_per_megavoxel, base_minutes, minutes_per_megavoxel = _STAGE_COST[stage]
+    return {
+        "mem_mb": lambda wildcards: math.ceil(
+            base_mb + mb_per_megavoxel * hr_megavoxels(wildcards.dataset)
+        ),
+        "runtime": lambda wildcards: math.ceil(
+            base_minutes + minutes_per_megavoxel * hr_megavoxels(wildcards.dataset)
+        ),
+    }

@@ -3,7 +3,13 @@
 
 rule register_reference:
     input:
-        lambda w: raw_scan(w.dataset, w.s, reference_contrast(w.dataset)),
+        # the reference scan, and what must be downloaded first (SRI24, HD-BET parameters)
+        unpack(
+            lambda w: {
+                "raw": raw_scan(w.dataset, w.s, reference_contrast(w.dataset)),
+                **{k: str(p) for k, p in PLAN.preprocessing_downloads(w.dataset).items()},
+            }
+        ),
     output:
         mask="results/{dataset}/preproc/sub-{s}/brainmask.nii.gz",
         transform="results/{dataset}/preproc/sub-{s}/xfm/reference_to_template.mat",
@@ -12,9 +18,14 @@ rule register_reference:
         "logs/preprocess/{dataset}/sub-{s}_reference.log",
     params:
         spec=lambda w: PLAN.dataset(w.dataset),
+        hdbet=lambda w: config["hdbet"] if PLAN.dataset(w.dataset)["skullstrip"] == "hd-bet" else {},
         seed=config["seed"],
     group:
         "subject_preprocess"
+    resources:
+        **stage_resources("preprocess"),
+    conda:
+        "../../envs/preprocess.yaml"
     script:
         "../scripts/register_reference.py"
 
@@ -36,5 +47,9 @@ rule preprocess_contrast:
         seed=config["seed"],
     group:
         "subject_preprocess"
+    resources:
+        **stage_resources("preprocess"),
+    conda:
+        "../../envs/preprocess.yaml"
     script:
         "../scripts/preprocess_contrast.py"

@@ -1,7 +1,7 @@
 """Snakemake script: one contrast onto the HR grid, bias-corrected and normalised to [0, 1]."""
 
 from isosr.io import save_json
-from isosr.preprocess import preprocess_contrast
+from isosr.preprocess import RegistrationLimits, preprocess_contrast
 from isosr.workflow import run_logged
 
 
@@ -12,7 +12,8 @@ def main() -> None:
         snakemake.input.reference_transform, snakemake.output.image, snakemake.output.transform,
         is_reference=snakemake.wildcards.contrast == spec["reference_contrast"],
         bias_correction=spec["bias_correction"],
-        percentiles=tuple(spec["normalisation_percentiles"]), seed=snakemake.params.seed)
+        percentiles=tuple(spec["normalisation_percentiles"]),
+        limits=RegistrationLimits.from_config(spec), seed=snakemake.params.seed)
     save_json(snakemake.output.sidecar, record)
 
 

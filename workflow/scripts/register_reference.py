@@ -1,15 +1,18 @@
 """Snakemake script: skull-strip and register the reference contrast; write the HR brain mask."""
 
 from isosr.io import save_json
-from isosr.preprocess import register_reference
+from isosr.preprocess import HDBetOptions, RegistrationLimits, register_reference
 from isosr.workflow import run_logged
 
 
 def main() -> None:
     spec = snakemake.params.spec
-    record = register_reference(snakemake.input[0], spec["template"], spec["resolution_mm"],
+    record = register_reference(snakemake.input.raw, spec["template"], spec["resolution_mm"],
                                 spec["skullstrip"], snakemake.output.mask,
-                                snakemake.output.transform, seed=snakemake.params.seed)
+                                snakemake.output.transform,
+                                limits=RegistrationLimits.from_config(spec),
+                                seed=snakemake.params.seed,
+                                hdbet=HDBetOptions(**snakemake.params.hdbet))
     save_json(snakemake.output.sidecar, record)
 
 

@@ -1,0 +1,13 @@
+"""Snakemake script: write one raw scan of an http dataset from its downloaded archive."""
+
+from isosr.data.http import extract_scan, read_index
+from isosr.workflow import run_logged
+
+
+def main() -> None:
+    wildcards = snakemake.wildcards
+    extract_scan(read_index(snakemake.input.index), wildcards.dataset, wildcards.s,
+                 wildcards.contrast, snakemake.output[0])
+
+
+run_logged(snakemake.log[0], main)
