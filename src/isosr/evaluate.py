@@ -1,22 +1,78 @@
-"""Per-subject evaluation of one method's predictions against the HR ground truth."""
+"""Per-subject evaluation of one method's predictions against the HR ground truth.
+
+The result is a long table (``METRIC_COLUMNS``, one row per value):
+
+- per contrast: ``PSNR``, ``SSIM``, ``LPIPS`` (NaN when its weights are missing);
+- ``eps_MI`` per contrast and with contrast ``joint`` (two or more contrasts);
+- from the segmentations, with contrast = the segmented contrast: ``Dice_<region>`` and
+  ``AVD_<region>`` (absolute volume difference in % of the ground truth's volume) for every region
+  of the back-end (``isosr.segment.regions``), and ``Dice`` = the mean Dice over CSF, GM and WM.
+"""
 
 from __future__ import annotations
 
 from pathlib import Path
 
+import numpy as np
 import pandas as pd
 
 from isosr.io import InputError, load_nifti
-from isosr.metrics import mi_errors, psnr, ssim
+from isosr.lpips import Lpips, LpipsWeights, find_weights, lpips_volume
+from isosr.metrics import dice, mi_errors, psnr, ssim
+from isosr.segment import TISSUES, read_sidecar, regions
+from isosr.tables import METRIC_COLUMNS
 
-METRIC_COLUMNS = ["dataset", "scenario", "method", "subject", "contrast", "metric", "value"]
+
+def sidecar_of(segmentation_path: str | Path) -> Path:
+    """The JSON sidecar next to a ``*_dseg.nii.gz`` segmentation."""
+    path = Path(segmentation_path)
+    return path.with_name(path.name.removesuffix(".nii.gz") + ".json")
+
+
+def absolute_volume_difference(segmentation: np.ndarray, reference: np.ndarray) -> float:
+    """|V_seg - V_ref| / V_ref in percent for two boolean masks (NaN when V_ref is 0)."""
+    reference_volume = int(np.count_nonzero(reference))
+    if reference_volume == 0:
+        return float("nan")
+    return 100.0 * abs(int(np.count_nonzero(segmentation)) - reference_volume) / reference_volume
+
+
+def segmentation_metrics(truth_path: str | Path, prediction_path: str | Path
+                         ) -> list[tuple[str, str, float]]:
+    """(contrast, metric, value) rows comparing a prediction's segmentation with the truth's."""
+    truth_record, prediction_record = (read_sidecar(sidecar_of(p))
+                                       for p in (truth_path, prediction_path))
+    for key in ("backend", "contrast"):
+        if truth_record[key] != prediction_record[key]:
+            raise InputError(f"{prediction_path}: segmented with {key} "
+                             f"{prediction_record[key]!r}, but the ground truth {truth_path} with "
+                             f"{truth_record[key]!r}")
+    truth, prediction = load_nifti(truth_path)[0], load_nifti(prediction_path)[0]
+    if truth.shape != prediction.shape:
+        raise InputError(f"{prediction_path}: shape {prediction.shape} differs from the ground "
+                         f"truth segmentation {truth.shape}")
+    contrast = truth_record["contrast"]
+    rows, tissue_dice = [], []
+    for name, ids in regions(truth_record["backend"]).items():
+        in_truth, in_prediction = np.isin(truth, ids), np.isin(prediction, ids)
+        value = dice(in_prediction.astype(np.uint8), in_truth.astype(np.uint8), 1)
+        rows.append((contrast, f"Dice_{name}", value))
+        rows.append((contrast, f"AVD_{name}", absolute_volume_difference(in_prediction, in_truth)))
+        if name in TISSUES:
+            tissue_dice.append(value)
+    rows.append((contrast, "Dice", float(np.mean(tissue_dice))))
+    return rows
 
 
 def evaluate_subject(truth_paths: dict[str, str | Path], prediction_paths: dict[str, str | Path],
-                     mask_path: str | Path, ids: dict[str, str]) -> pd.DataFrame:
-    """PSNR and SSIM per contrast and the MI errors, as a long table (one row per value).
+                     mask_path: str | Path, ids: dict[str, str],
+                     segmentations: tuple[str | Path, str | Path] | None = None,
+                     lpips_weights: LpipsWeights | None = None) -> pd.DataFrame:
+    """All metrics of one method on one subject, as a long table (see the module docstring).
 
     ``ids`` holds dataset, scenario, method and subject, repeated on every row.
+    ``segmentations`` is (ground truth, prediction) ``*_dseg.nii.gz`` paths, if any.
+    ``lpips_weights`` defaults to ``isosr.lpips.find_weights()``.
     """
     mask = load_nifti(mask_path)[0] > 0
     truths, predictions = {}, {}
@@ -26,12 +82,19 @@ def evaluate_subject(truth_paths: dict[str, str | Path], prediction_paths: dict[
         if predictions[contrast].shape != mask.shape:
             raise InputError(f"{prediction_paths[contrast]}: shape {predictions[contrast].shape} "
                              f"differs from the HR grid {mask.shape}")
+    weights = find_weights() if lpips_weights is None else lpips_weights
+    network = None if weights.missing_reason else Lpips().load_weights(weights)
     rows = []
     for contrast in sorted(predictions):
-        rows.append((contrast, "PSNR", psnr(predictions[contrast], truths[contrast], mask)))
-        rows.append((contrast, "SSIM", ssim(predictions[contrast], truths[contrast], mask)))
+        prediction, truth = predictions[contrast], truths[contrast]
+        rows.append((contrast, "PSNR", psnr(prediction, truth, mask)))
+        rows.append((contrast, "SSIM", ssim(prediction, truth, mask)))
+        rows.append((contrast, "LPIPS", float("nan") if network is None
+                     else lpips_volume(network, prediction, truth, mask)))
     rows += [(contrast, "eps_MI", value)
              for contrast, value in mi_errors(predictions, truths, mask).items()]
+    if segmentations is not None:
+        rows += segmentation_metrics(*segmentations)
     frame = pd.DataFrame(rows, columns=["contrast", "metric", "value"])
     for key in ("subject", "method", "scenario", "dataset"):
         frame.insert(0, key, ids[key])

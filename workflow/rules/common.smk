@@ -38,7 +38,7 @@ def reference_contrast(dataset):
 
 
 def final_outputs():
-    """Every table and figure of every dataset x scenario (listed in report.smk)."""
+    """Every table and figure of every dataset x scenario (listed in report_common.smk)."""
     return report_outputs()
 
 

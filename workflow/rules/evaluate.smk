@@ -1,28 +1,24 @@
-# evaluate: PSNR, SSIM and MI errors of one method on one subject.
-
-
-def _evaluate_inputs(w):
-    contrasts = PLAN.scenario_contrasts(w.scenario)
-    prefix = f"results/{w.dataset}"
-    return {
-        "truth": [f"{prefix}/preproc/sub-{w.s}/{c}.nii.gz" for c in contrasts],
-        "prediction": [
-            f"{prefix}/sr/{w.scenario}/{w.method}/sub-{w.s}/{c}.nii.gz" for c in contrasts
-        ],
-        "mask": f"{prefix}/preproc/sub-{w.s}/brainmask.nii.gz",
-    }
+# evaluate: PSNR, SSIM, LPIPS, MI errors and segmentation overlap of one method on one subject.
 
 
 rule evaluate:
     input:
-        unpack(_evaluate_inputs),
+        unpack(evaluate_inputs),
     output:
         "results/{dataset}/metrics/{scenario}/{method}/sub-{s}.tsv",
     log:
         "logs/evaluate/{dataset}/{scenario}/{method}/sub-{s}.log",
     params:
         contrasts=lambda w: PLAN.scenario_contrasts(w.scenario),
+        lpips_weights={
+            "alexnet": LPIPS_WEIGHTS.alexnet and str(LPIPS_WEIGHTS.alexnet),
+            "linear": LPIPS_WEIGHTS.linear and str(LPIPS_WEIGHTS.linear),
+        },
     group:
         "subject_evaluate"
+    resources:
+        **stage_resources("evaluate"),
+    conda:
+        "../../envs/evaluate.yaml"
     script:
         "../scripts/evaluate.py"

@@ -1,23 +1,90 @@
-# report: one table per dataset x scenario (mean ± std over subjects).
+# report: per dataset x scenario, the quality, Dice and cost tables and three figures, all
+# wrapped in report(...) with captions from workflow/report/*.rst for `snakemake --report`.
 
 
-rule table:
+report: "../report/workflow.rst"
+
+
+rule tables:
     input:
-        lambda w: expand(
-            "results/{dataset}/metrics/{scenario}/{method}/sub-{s}.tsv",
-            dataset=w.dataset,
-            scenario=w.scenario,
-            method=PLAN.methods,
-            s=PLAN.subjects(w.dataset),
-        ),
+        metrics=per_subject("results/{dataset}/metrics/{scenario}/{method}/sub-{s}.tsv"),
+        fits=per_subject("results/{dataset}/sr/{scenario}/{method}/sub-{s}/fit.json"),
     output:
-        csv="results/tables/{dataset}_{scenario}.csv",
-        md="results/tables/{dataset}_{scenario}.md",
+        **{f"{k}_{ext}": table_path(k, ext) for k in TABLES for ext in ("csv", "md", "tex")},
+        quality_html=report_item("table: quality", table_path("quality", "html"), "quality_table"),
+        dice_html=report_item("table: Dice", table_path("dice", "html"), "dice_table"),
+        cost_html=report_item("table: cost", table_path("cost", "html"), "cost_table"),
     log:
-        "logs/report/{dataset}_{scenario}.log",
+        "logs/report/tables_{dataset}_{scenario}.log",
     params:
         methods=PLAN.methods,
+        reference=config["reference_method"],
         caption=lambda w: PLAN.caption(w.dataset, w.scenario),
+        segmentation_backend=config["segmentation"]["backend"],
+        lpips_missing=LPIPS_WEIGHTS.missing_reason,
     localrule: True
+    conda:
+        "../../envs/report.yaml"
     script:
         "../scripts/table.py"
+
+
+rule figure_qualitative:
+    input:
+        unpack(qualitative_inputs),
+    output:
+        pdf=figure_path("qualitative", "pdf"),
+        png=report_item("figure: qualitative", figure_path("qualitative", "png"), "qualitative"),
+    log:
+        "logs/report/figure_qualitative_{dataset}_{scenario}.log",
+    params:
+        contrasts=lambda w: PLAN.scenario_contrasts(w.scenario),
+        methods=PLAN.methods,
+        acquisitions=lambda w: {
+            c: PLAN.acquisition(w.scenario, c) for c in PLAN.scenario_contrasts(w.scenario)
+        },
+        error_method=PLAN.error_method(),
+        title=lambda w: f"{w.dataset} / {w.scenario} / sub-{PLAN.figure_subject(w.dataset)}",
+    localrule: True
+    conda:
+        "../../envs/report.yaml"
+    script:
+        "../scripts/figure_qualitative.py"
+
+
+rule figure_mi:
+    input:
+        unpack(mi_inputs),
+    output:
+        pdf=figure_path("mi", "pdf"),
+        png=report_item("figure: MI convergence", figure_path("mi", "png"), "mi_convergence"),
+    log:
+        "logs/report/figure_mi_{dataset}_{scenario}.log",
+    params:
+        contrasts=lambda w: PLAN.scenario_contrasts(w.scenario),
+        subjects=lambda w: PLAN.subjects(w.dataset),
+        title=lambda w: f"{w.dataset} / {w.scenario}",
+    localrule: True
+    conda:
+        "../../envs/report.yaml"
+    script:
+        "../scripts/figure_mi.py"
+
+
+rule figure_metrics:
+    input:
+        per_subject("results/{dataset}/metrics/{scenario}/{method}/sub-{s}.tsv"),
+    output:
+        pdf=figure_path("metrics", "pdf"),
+        png=report_item("figure: metric distributions", figure_path("metrics", "png"),
+                         "metric_distributions"),
+    log:
+        "logs/report/figure_metrics_{dataset}_{scenario}.log",
+    params:
+        methods=PLAN.methods,
+        title=lambda w: f"{w.dataset} / {w.scenario}",
+    localrule: True
+    conda:
+        "../../envs/report.yaml"
+    script:
+        "../scripts/figure_metrics.py"

@@ -1,17 +1,24 @@
 """Snakemake script: metrics of one method on one subject, as a long TSV."""
 
+from pathlib import Path
+
 from isosr.evaluate import evaluate_subject
+from isosr.lpips import LpipsWeights
 from isosr.workflow import run_logged
 
 
 def main() -> None:
     contrasts = snakemake.params.contrasts
     w = snakemake.wildcards
+    weights = {key: path and Path(path) for key, path in snakemake.params.lpips_weights.items()}
     frame = evaluate_subject(dict(zip(contrasts, snakemake.input.truth, strict=True)),
                              dict(zip(contrasts, snakemake.input.prediction, strict=True)),
                              snakemake.input.mask,
                              {"dataset": w.dataset, "scenario": w.scenario, "method": w.method,
-                              "subject": w.s})
+                              "subject": w.s},
+                             segmentations=(snakemake.input.truth_labels,
+                                            snakemake.input.prediction_labels),
+                             lpips_weights=LpipsWeights(weights["alexnet"], weights["linear"]))
     frame.to_csv(snakemake.output[0], sep="\t", index=False)
 
 

@@ -1,0 +1,15 @@
+"""Snakemake script: MI between predicted contrasts per epoch against the ground truth's MI."""
+
+from isosr.figures import write_mi
+from isosr.workflow import run_logged
+
+
+def main() -> None:
+    p, i = snakemake.params, snakemake.input
+    truth = iter(i.truth)  # subject-major, contrast-minor (see report.smk)
+    write_mi(list(i.fits), {s: {c: next(truth) for c in p.contrasts} for s in p.subjects},
+             dict(zip(p.subjects, i.masks, strict=True)), p.title, snakemake.output.pdf,
+             snakemake.output.png)
+
+
+run_logged(snakemake.log[0], main)

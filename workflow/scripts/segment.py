@@ -1,0 +1,12 @@
+"""Snakemake script: tissue segmentation of one HR image (ground truth or prediction)."""
+
+from isosr.segment import segment_file
+from isosr.workflow import run_logged
+
+
+def main() -> None:
+    segment_file(snakemake.input.image, snakemake.input.mask, snakemake.wildcards.contrast,
+                 snakemake.params.settings, snakemake.output.labels, snakemake.output.sidecar)
+
+
+run_logged(snakemake.log[0], main)
