@@ -1,0 +1,8 @@
+"""isosr: reproducible MRI super-resolution benchmark with implicit neural representations."""
+
+import os
+
+# ITK (inside antspyx) is repeatable only single-threaded, and reads this variable when it
+# first starts, so it must be set before any antspyx call. Snakemake parallelises across jobs
+# anyway; export another value to trade repeatability for speed.
+os.environ.setdefault("ITK_GLOBAL_DEFAULT_NUMBER_OF_THREADS", "1")

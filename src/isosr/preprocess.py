@@ -234,8 +234,11 @@ def register_rigid(fixed: ants.ANTsImage, moving: ants.ANTsImage, out_transform:
     Writes the transform to ``out_transform`` and returns its quality record; raises
     RegistrationError (naming the limits to relax, if the data are fine) when it is implausible.
     """
-    result = ants.registration(fixed=fixed, moving=moving, type_of_transform="Rigid",
-                               random_seed=seed)
+    # antspyx 0.6.3 ignores registration(random_seed=...); its global deterministic mode seeds
+    # the MI sampling and runs ITK on one thread, which makes results repeatable (seed 0 means
+    # "unseeded" to ANTs, hence + 1).
+    ants.config.set_ants_deterministic(True, seed_value=seed + 1)
+    result = ants.registration(fixed=fixed, moving=moving, type_of_transform="Rigid")
     Path(out_transform).parent.mkdir(parents=True, exist_ok=True)
     ants.write_transform(ants.read_transform(result["fwdtransforms"][0]), str(out_transform))
     resampled = ants.resample_image_to_target(moving, fixed)

@@ -13,5 +13,9 @@ rule simulate:
         seed=lambda w: f"{config['seed']}/{w.dataset}/{w.scenario}/{w.s}/{w.contrast}",
     group:
         "subject_preprocess"
+    resources:
+        **stage_resources("simulate"),
+    conda:
+        "../../envs/simulate.yaml"
     script:
         "../scripts/simulate.py"
