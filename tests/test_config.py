@@ -5,9 +5,9 @@ from pathlib import Path
 
 import pytest
 import yaml
+from conftest import REPO, run_snakemake
 from snakemake.utils import validate
 
-from conftest import REPO, run_snakemake
 from isosr.config import ConfigError, Plan
 
 SCHEMA = str(REPO / "workflow" / "schemas" / "config.schema.yaml")

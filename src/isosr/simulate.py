@@ -90,8 +90,8 @@ def _sample_along(data: np.ndarray, axis: int, centres: np.ndarray, order: int) 
     offset[axis] = centres[0]
     shape = list(data.shape)
     shape[axis] = len(centres)
-    return ndimage.affine_transform(data, np.diag(scale), offset, output_shape=tuple(shape), order=order,
-                                    mode="nearest")
+    return ndimage.affine_transform(data, np.diag(scale), offset, output_shape=tuple(shape),
+                                    order=order, mode="nearest")
 
 
 def _kspace_lowpass(data: np.ndarray, axis: int, spacing: float, thickness: float) -> np.ndarray:

@@ -1,4 +1,19 @@
 # fit: one rule per set of contrasts (a scenario's outputs are one file per contrast it acquires).
+#
+# Methods that train on a GPU (the INRs) request `gpu=1`, so one card is never shared by two fits,
+# and checkpoint every epoch into sub-{s}/checkpoint/. That folder is deliberately not an output:
+# Snakemake removes the outputs of a failed or killed job but leaves it, so running the workflow
+# again resumes the fit from its last finished epoch; the fit removes it once it has succeeded.
+# One CPU thread per fit: fits run side by side on the cores (PyTorch's OpenMP threads slow down
+# badly when they share cores with other jobs); `--set-threads fit_T1w_T2w=8` gives a CPU-only
+# fit more.
+from isosr.methods import method_class
+
+
+def _uses_gpu(method):
+    """1 for methods that train on a GPU when one is present, else 0."""
+    return int(method_class(method).uses_gpu)
+
 
 for _contrasts, _scenarios in PLAN.scenarios_by_contrasts().items():
 
@@ -21,6 +36,11 @@ for _contrasts, _scenarios in PLAN.scenarios_by_contrasts().items():
             "logs/fit/{dataset}/{scenario}/{method}/sub-{s}.log",
         wildcard_constraints:
             scenario=_alternatives(_scenarios),
+        threads: 1
+        resources:
+            gpu=lambda w: _uses_gpu(w.method),
+            cpus_per_gpu=lambda w, threads: threads,
+            **stage_resources("fit"),
         params:
             contrasts=list(_contrasts),
             acquisitions=lambda w: {
@@ -28,5 +48,10 @@ for _contrasts, _scenarios in PLAN.scenarios_by_contrasts().items():
             },
             method_params=lambda w: PLAN.method_params(w.method),
             seed=config["seed"],
+            checkpoint=lambda w: (
+                f"results/{w.dataset}/sr/{w.scenario}/{w.method}/sub-{w.s}/checkpoint"
+            ),
+        conda:
+            "../../envs/inr.yaml"
         script:
             "../scripts/fit.py"

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from abc import ABC, abstractmethod
 from dataclasses import asdict, dataclass
+from pathlib import Path
 from typing import Any, ClassVar
 
 import numpy as np
@@ -19,18 +20,22 @@ class NoParams:
 class SubjectMethod(ABC):
     """A method fitted on the LR scans of one subject and predicting that subject's HR grid.
 
-    ``Params`` is a dataclass whose defaults are the paper's hyper-parameters. After
-    ``fit_predict`` the method reports ``device`` and ``history`` (epochs run, loss and MI
-    curves, ...), which go into fit.json.
+    ``Params`` is a dataclass whose defaults are the paper's hyper-parameters. ``uses_gpu``
+    says whether the method trains on a GPU when one is present (the workflow then reserves a
+    card for it). A method that trains checkpoints into ``checkpoint_dir`` when it is set, and
+    resumes from there. After ``fit_predict`` the method reports ``device`` and ``history``
+    (epochs run, loss and MI curves, ...), which go into fit.json.
     """
 
     name: ClassVar[str] = ""
     Params: ClassVar[type] = NoParams
+    uses_gpu: ClassVar[bool] = False
 
     def __init__(self, params: Any | None = None, seed: int = 0) -> None:
         self.params = params if params is not None else self.Params()
         self.seed = seed
         self.device = "cpu"
+        self.checkpoint_dir: Path | None = None
         self.history: dict[str, Any] = {}
 
     @abstractmethod

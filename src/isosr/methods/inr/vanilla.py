@@ -1,0 +1,17 @@
+"""Vanilla multi-contrast INR (McGinnis et al. 2023, ablation): one network, C outputs."""
+
+from __future__ import annotations
+
+from torch import nn
+
+from isosr.methods.inr.method import INRMethod
+from isosr.methods.inr.model import vanilla_inr
+from isosr.methods.registry import register
+
+
+@register("inr-vanilla")
+class VanillaINR(INRMethod):
+    """All contrasts share every weight up to one linear output layer."""
+
+    def build_network(self, contrasts: int) -> nn.Module:
+        return vanilla_inr(self.params, contrasts)

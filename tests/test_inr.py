@@ -1,0 +1,276 @@
+"""The INR family: geometry, hyper-parameters, MI early stopping, resume, and quality vs cubic."""
+
+from __future__ import annotations
+
+import re
+from dataclasses import fields
+from pathlib import Path
+
+import numpy as np
+import pytest
+import torch
+import yaml
+from scipy.spatial.transform import Rotation
+
+from isosr.data.embedded import TISSUES, template_maps, tissue_signal
+from isosr.io import Grid, InputError, LRImage, voxel_to_world
+from isosr.methods import create_method, method_class
+from isosr.methods.inr.coordinates import CoordinateFrame
+from isosr.methods.inr.mi_stopping import MIPlateau
+from isosr.methods.inr.model import split_head_inr
+from isosr.methods.inr.params import PROFILES, SplitHeadParams
+from isosr.methods.inr.samples import IntensityScale, TrainingSet
+from isosr.methods.inr.training import Trainer
+from isosr.metrics import psnr
+from isosr.simulate import Acquisition, lr_affine, simulate_lr, slice_centres
+
+REPO = Path(__file__).resolve().parents[1]
+INR_METHODS = ("inr-single", "inr-vanilla", "inr-splithead")
+TINY_NETWORK = {"fourier_features": 16, "hidden_width": 32, "hidden_layers": 1, "epochs": 6,
+                "batch_size": 256, "learning_rate": 1e-3, "device": "cpu"}
+
+
+@pytest.fixture(autouse=True)
+def one_torch_thread():
+    """One torch thread: OpenMP threads spin-wait badly on a busy 2-core machine."""
+    previous = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(previous)
+
+
+def oblique_affine(spacing: float = 2.0) -> np.ndarray:
+    affine = np.eye(4)
+    affine[:3, :3] = Rotation.from_euler("xyz", [10, -7, 25], degrees=True).as_matrix() * spacing
+    affine[:3, 3] = [-40.3, 12.1, 7.7]
+    return affine
+
+
+def smooth_case(shape: tuple[int, int, int] = (14, 12, 16)) -> tuple[dict[str, LRImage], Grid]:
+    """Two smooth contrasts on a small oblique HR grid, acquired axial and coronal, 2x thick."""
+    affine = oblique_affine()
+    i, j, k = np.indices(shape, dtype=np.float64) / np.asarray(shape)[:, None, None, None]
+    volumes = {"T1w": 0.5 + 0.4 * np.sin(3 * i) * np.cos(2 * j + k),
+               "T2w": 0.5 + 0.4 * np.cos(2 * i + 3 * k) * np.sin(j)}
+    views = {"T1w": "axial", "T2w": "coronal"}
+    lr = {}
+    for contrast, volume in volumes.items():
+        data, lr_aff = simulate_lr(volume, affine, Acquisition(views[contrast], 4.0))
+        lr[contrast] = LRImage(data, lr_aff, views[contrast], 4.0)
+    mask = np.zeros(shape, dtype=bool)
+    mask[2:-2, 2:-2, 2:-2] = True
+    return lr, Grid(shape, affine, mask)
+
+
+# --- coordinates -----------------------------------------------------------------------------
+
+def test_lr_voxel_centres_and_hr_grid_points_at_one_world_point_get_one_coordinate():
+    lr, grid = smooth_case()
+    frame = CoordinateFrame.for_fit([(im.data.shape, im.affine) for im in lr.values()], grid)
+    hr_points = frame.grid_coordinates(grid).reshape(*grid.shape, 3)
+    # a decimated stack: every LR voxel centre is an HR grid point (i, j, 2k + offset)
+    centres = slice_centres(grid.shape[2], 2.0, integer=True)
+    decimated = lr_affine(grid.affine, 2, centres)
+    lr_points = frame.image_coordinates((*grid.shape[:2], len(centres)), decimated)
+    expected = hr_points[:, :, centres.astype(int)].reshape(-1, 3)
+    np.testing.assert_allclose(lr_points, expected, rtol=0, atol=1e-6)
+    # a thick-slice stack between HR planes: LR voxel centres are HR points at fractional k
+    t1w = lr["T1w"]
+    ijk = np.indices(t1w.data.shape, dtype=np.float64).reshape(3, -1).T
+    in_hr_voxels = ijk @ (np.linalg.inv(grid.affine) @ t1w.affine)[:3, :3].T + (
+        np.linalg.inv(grid.affine) @ t1w.affine)[:3, 3]
+    np.testing.assert_allclose(frame.image_coordinates(t1w.data.shape, t1w.affine),
+                               frame.normalise(voxel_to_world(grid.affine, in_hr_voxels)),
+                               rtol=0, atol=1e-6)
+
+
+def test_frame_spans_all_images_isotropically_within_unit_cube():
+    lr, grid = smooth_case()
+    frame = CoordinateFrame.for_fit([(im.data.shape, im.affine) for im in lr.values()], grid)
+    points = np.concatenate([frame.grid_coordinates(grid)] + [
+        frame.image_coordinates(im.data.shape, im.affine) for im in lr.values()])
+    assert np.abs(points).max() == pytest.approx(1.0, abs=1e-6)
+    extent = points.max(axis=0) - points.min(axis=0)
+    assert extent.max() == pytest.approx(2.0, abs=1e-6)
+    # one scale for all axes: a millimetre is the same length along every axis
+    a, b = frame.normalise(np.stack([grid.affine[:3, 3], grid.affine[:3, 3] + [10, -20, 5]]))
+    assert np.linalg.norm(b - a) == pytest.approx(np.sqrt(525.0) / frame.half_extent, rel=1e-6)
+
+
+# --- hyper-parameters ------------------------------------------------------------------------
+
+def test_paper_profile_is_the_default_and_builds_the_papers_network():
+    params = create_method("inr-splithead").params
+    assert (params.fourier_features, params.fourier_sigma, params.hidden_width,
+            params.hidden_layers, params.head_width, params.learning_rate, params.epochs,
+            params.batch_size, params.loss_weights) == (256, 4.0, 1024, 4, 512, 4e-4, 50, 1000, {})
+    network = split_head_inr(params, 2)
+    assert network.encoding.frequencies.shape == (256, 3)
+    trunk = [m for m in network.trunk if isinstance(m, torch.nn.Linear)]
+    assert [(m.in_features, m.out_features) for m in trunk] == [(512, 1024)] + [(1024, 1024)] * 4
+    assert [[(m.in_features, m.out_features) for m in head if isinstance(m, torch.nn.Linear)]
+            for head in network.heads] == [[(1024, 512), (512, 1)]] * 2
+    # B ~ N(0, 4^2) before the 2*pi scaling
+    assert network.encoding.frequencies.std().item() / (2 * np.pi) == pytest.approx(4.0, rel=0.1)
+
+
+def test_profile_fills_only_the_keys_not_given():
+    params = create_method("inr-splithead", {"profile": "cpu", "hidden_width": 64}).params
+    assert params.hidden_width == 64
+    assert params.head_width == PROFILES["cpu"]["head_width"]
+    assert params.epochs == PROFILES["cpu"]["epochs"]
+    assert create_method("inr-single").params.early_stopping is False
+    assert create_method("inr-vanilla").params.early_stopping is True
+
+
+@pytest.mark.parametrize(("method", "params", "culprit"), [
+    ("inr-splithead", {"hiden_width": 8}, "hiden_width"),
+    ("inr-vanilla", {"head_width": 8}, "head_width"),
+    ("inr-single", {"profile": "gpu"}, "profile"),
+    ("inr-splithead", {"epochs": 0}, "epochs"),
+    ("inr-vanilla", {"device": "tpu"}, "device"),
+])
+def test_bad_hyper_parameter_raises_input_error_naming_it(method, params, culprit):
+    with pytest.raises(InputError, match=culprit):
+        create_method(method, params)
+
+
+@pytest.mark.skipif(torch.cuda.is_available(), reason="needs a machine without CUDA")
+def test_cuda_requested_without_a_gpu_is_a_clear_error():
+    lr, grid = smooth_case()
+    with pytest.raises(InputError, match="device: 'cuda'"):
+        create_method("inr-splithead", {**TINY_NETWORK, "device": "cuda"}).fit_predict(lr, grid)
+
+
+def test_schema_documents_every_hyper_parameter_with_the_code_defaults():
+    schema = yaml.safe_load((REPO / "workflow/schemas/config.schema.yaml").read_text())
+    blocks = schema["properties"]["methods"]["properties"]
+    for method in INR_METHODS:
+        block = blocks[method]
+        assert block["additionalProperties"] is False
+        params_class = method_class(method).Params
+        assert set(block["properties"]) == {f.name for f in fields(params_class)}, method
+        defaults = params_class()
+        for name, spec in block["properties"].items():
+            if name in PROFILES["paper"]:  # profile-controlled: no schema default, values listed
+                assert "default" not in spec, (method, name)
+                for profile, values in PROFILES.items():
+                    documented = re.search(rf"{profile} (\d(?:[\d.e-]*\d)?)", spec["description"])
+                    assert float(documented.group(1)) == values[name], (method, name, profile)
+            else:
+                assert spec["default"] == getattr(defaults, name), (method, name)
+
+
+# --- MI early stopping -----------------------------------------------------------------------
+
+def test_mi_plateau_triggers_where_the_curve_flattens():
+    plateau = MIPlateau(window=4, tolerance=1e-3)
+    curve = [0.30, 0.60, 0.75, 0.80, 0.8004, 0.8006, 0.8005, 0.8005]
+    first = next(n for n in range(1, len(curve) + 1) if plateau.reached(curve[:n]))
+    assert first == 7
+    oscillating = [0.8 + 0.01 * (-1) ** n for n in range(30)]
+    assert not any(plateau.reached(oscillating[:n]) for n in range(1, 31))
+
+
+def test_fit_stops_on_mi_plateau_and_still_returns_every_contrast():
+    lr, grid = smooth_case()
+    params = {**TINY_NETWORK, "epochs": 20, "mi_window": 3, "mi_tolerance": 10.0}
+    model = create_method("inr-vanilla", params)
+    predictions = model.fit_predict(lr, grid)
+    assert model.history["stopping_epoch"] == 3
+    assert model.history["epochs"] == 3 and len(model.history["mi"]) == 3
+    assert set(predictions) == {"T1w", "T2w"}
+    assert all(p.shape == grid.shape and np.isfinite(p).all() for p in predictions.values())
+    # the single-contrast baseline does not stop early by default
+    single = create_method("inr-single", {**params, "epochs": 5})
+    single.fit_predict(lr, grid)
+    assert single.history["stopping_epoch"] is None and single.history["epochs"] == 5
+
+
+# --- training loop ---------------------------------------------------------------------------
+
+def tiny_trainer(checkpoint: Path | None, fingerprint: str = "case") -> Trainer:
+    lr, grid = smooth_case()
+    params = SplitHeadParams(profile="cpu", head_width=8, early_stopping=False, **TINY_NETWORK)
+    frame = CoordinateFrame.for_fit([(im.data.shape, im.affine) for im in lr.values()], grid)
+    scales = {c: IntensityScale.of(im.data, c) for c, im in lr.items()}
+    samples = TrainingSet.from_images(lr, frame, scales, torch.device("cpu"))
+    with torch.random.fork_rng(devices=[]):
+        torch.manual_seed(3)
+        network = split_head_inr(params, 2)
+    mi_points = torch.from_numpy(frame.grid_coordinates(grid, inside_mask=True))
+    return Trainer(network, samples, mi_points, params, seed=3, checkpoint=checkpoint,
+                   fingerprint=fingerprint)
+
+
+def test_resumed_fit_ends_with_the_same_weights_as_an_uninterrupted_one(tmp_path):
+    uninterrupted = tiny_trainer(None)
+    uninterrupted.run()
+    interrupted = tiny_trainer(tmp_path / "checkpoint")
+    for record in interrupted.epochs():
+        if record.epoch == 2:
+            break  # the process dies here: epoch 2 is checkpointed, epoch 3 never starts
+    resumed = tiny_trainer(tmp_path / "checkpoint")
+    resumed.run()
+    assert resumed.resumed_at == 2
+    final = resumed.network.state_dict()
+    for name, tensor in uninterrupted.network.state_dict().items():
+        assert torch.equal(tensor, final[name]), name
+    assert [r.loss for r in resumed.records] == [r.loss for r in uninterrupted.records]
+    assert [r.mi for r in resumed.records] == [r.mi for r in uninterrupted.records]
+    # a checkpoint of another fit (other inputs or parameters) is ignored, not resumed
+    other = tiny_trainer(tmp_path / "checkpoint", fingerprint="another case")
+    other.run()
+    assert other.resumed_at == 0
+
+
+def test_training_is_bit_for_bit_repeatable_on_the_cpu():
+    first, second = tiny_trainer(None), tiny_trainer(None)
+    first.run()
+    second.run()
+    for name, tensor in first.network.state_dict().items():
+        assert torch.equal(tensor, second.network.state_dict()[name]), name
+
+
+def test_each_contrast_supervises_only_its_own_output():
+    trainer = tiny_trainer(None)
+    batch = torch.arange(len(trainer.samples))
+    mse = trainer.batch_mse(batch, 2)
+    outputs = trainer.network(trainer.samples.coordinates).detach()
+    for position in range(2):
+        own = trainer.samples.contrast_index == position
+        expected = ((outputs[own, position] - trainer.samples.targets[own]) ** 2).mean()
+        assert mse[position].item() == pytest.approx(expected.item(), rel=1e-5)
+
+
+# --- quality -------------------------------------------------------------------------------
+
+def template_block(size: int = 32) -> tuple[dict[str, np.ndarray], Grid]:
+    """A central block of ICBM152 at 2 mm: its T1w and a T2w synthesised from its tissues."""
+    maps, affine = template_maps(2.0)
+    corner = [n // 2 - size // 2 for n in maps["T1w"].shape]
+    box = tuple(slice(c, c + size) for c in corner)
+    block_affine = affine.copy()
+    block_affine[:3, 3] += affine[:3, :3] @ np.asarray(corner, dtype=np.float64)
+    t2w = sum(maps[t][box] * tissue_signal("T2w", TISSUES[t]) for t in ("GM", "WM", "CSF"))
+    mask = maps["T1w"][box] > 0.02
+    hr = {c: np.clip(v / np.percentile(v[mask], 99.5), 0, 1).astype(np.float32)
+          for c, v in {"T1w": maps["T1w"][box], "T2w": t2w}.items()}
+    return hr, Grid(mask.shape, block_affine, mask)
+
+
+def test_split_head_inr_beats_cubic_on_both_contrasts():
+    hr, grid = template_block()
+    views = {"T1w": "axial", "T2w": "coronal"}  # 6 mm slices: 3x through-plane, McGinnis model
+    lr = {c: LRImage(*simulate_lr(hr[c], grid.affine, Acquisition(views[c], 6.0, "spline")),
+                     views[c], 6.0) for c in hr}
+    # a small network; sigma scaled to the 64 mm block (the paper's 4 is for a whole head)
+    params = {"fourier_features": 64, "fourier_sigma": 1.0, "hidden_width": 128,
+              "hidden_layers": 2, "head_width": 64, "learning_rate": 2e-3, "batch_size": 256,
+              "epochs": 10, "early_stopping": False, "device": "cpu"}
+    inr = create_method("inr-splithead", params, seed=0).fit_predict(lr, grid)
+    cubic = create_method("cubic").fit_predict(lr, grid)
+    for contrast in hr:
+        gain = psnr(inr[contrast], hr[contrast], grid.mask) - psnr(cubic[contrast], hr[contrast],
+                                                                   grid.mask)
+        assert gain > 0.5, (contrast, gain)
