@@ -177,7 +177,7 @@ def test_figure_subject_and_error_method_come_from_the_config():
     from isosr.config import ConfigError, Plan
 
     plan = Plan(validated_default_config())
-    assert plan.figure_subject("icbm152") == "01" and plan.error_method() == "cubic"
+    assert plan.figure_subject("icbm152") == "01" and plan.error_method() == "inr-splithead"
     chosen = Plan(validated_default_config(figures={"subject": "02", "error_method": "nearest"}))
     assert chosen.figure_subject("icbm152") == "02" and chosen.error_method() == "nearest"
     with pytest.raises(ConfigError, match="figures.subject: '07'"):

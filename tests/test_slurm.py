@@ -141,6 +141,6 @@ def test_local_profile_caps_the_gpu_jobs_that_inr_fits_declare(tiny_config, tmp_
                            "--dry-run", timeout=300)
     assert result.returncode == 0, result.stdout[-3000:] + result.stderr[-3000:]
     fits = re.findall(r"^rule fit_\w+:\n(?:    .*\n)*?    wildcards: .*method=([\w-]+).*\n"
-                      r"(?:    .*\n)*?    resources: .*gpu=(\d)", result.stdout, re.MULTILINE)
+                      r"(?:    .*\n)*?    resources: .*[ ,]gpu=(\d)", result.stdout, re.MULTILINE)
     assert sorted(set(fits)) == [("cubic", "0"), ("inr-single", "1")]
     assert len(fits) == 4
