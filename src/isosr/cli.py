@@ -54,12 +54,20 @@ def _fit(args: argparse.Namespace) -> None:
         save_nifti(mask_path, np.ones(grid.shape, np.uint8), grid.affine, dtype=np.uint8)
     acquisitions = {c: {"view": _view_of(image), "thickness": float(max(_spacing(image)))}
                     for c, image in images.items()}
-    params = {k: json.loads(v) for k, v in _pairs(args.param, "--param").items()}
+    params = {k: _json_or_text(v) for k, v in _pairs(args.param, "--param").items()}
     record = run_fit(args.method, params, lr_paths, acquisitions, mask_path,
                      {c: out_dir / f"{c}.nii.gz" for c in lr_paths}, out_dir / "fit.json",
                      seed=args.seed)
     print(f"{args.method}: {record['wall_seconds']:.1f} s on {record['device']}, "
           f"outputs in {out_dir}")
+
+
+def _json_or_text(value: str) -> object:
+    """A --param value: JSON (numbers, lists, true/false) or else the plain text."""
+    try:
+        return json.loads(value)
+    except json.JSONDecodeError:
+        return value
 
 
 def _spacing(image: LRImage) -> np.ndarray:
@@ -101,7 +109,8 @@ def build_parser() -> argparse.ArgumentParser:
     fit.add_argument("--mask", help="brain mask on the HR output grid (defines the grid)")
     fit.add_argument("--resolution", type=float, default=1.0,
                      help="isotropic output spacing (mm) when no --mask is given")
-    fit.add_argument("--param", action="append", default=[], help="NAME=JSON hyper-parameter")
+    fit.add_argument("--param", action="append", default=[],
+                     help="NAME=VALUE hyper-parameter (JSON or text)")
     fit.add_argument("--seed", default=0, type=int)
     fit.add_argument("--out-dir", required=True)
     fit.set_defaults(run=_fit)
