@@ -144,6 +144,18 @@ def _json_default(value: object) -> object:
     raise TypeError(f"cannot serialise {type(value).__name__} to JSON")
 
 
+def rescaled_grid(shape: tuple[int, ...], affine: np.ndarray, resolution_mm: float) -> Grid:
+    """The grid covering the same field of view as (shape, affine) with ``resolution_mm`` voxels
+    along the same axes, centred on it (whole voxels only)."""
+    spacing = voxel_spacing(affine)
+    new_shape = tuple(int(np.floor(n * s / resolution_mm)) for n, s in zip(shape, spacing,
+                                                                          strict=True))
+    scaled = np.array(affine, dtype=np.float64)
+    scaled[:3, :3] = affine[:3, :3] / spacing * resolution_mm
+    scaled[:3, 3] = affine[:3, 3] + affine[:3, :3] @ ((resolution_mm / spacing - 1.0) / 2.0)
+    return Grid(new_shape, scaled)
+
+
 def isotropic_grid(images: list[LRImage], resolution_mm: float) -> Grid:
     """An isotropic grid oriented like the first image, covering every image's field of view."""
     first = images[0].affine

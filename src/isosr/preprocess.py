@@ -36,8 +36,8 @@ from isosr.io import (
     RegistrationError,
     load_nifti,
     resample_to_grid,
+    rescaled_grid,
     save_nifti,
-    voxel_spacing,
 )
 from isosr.metrics import mask_bounding_box
 
@@ -83,13 +83,9 @@ def hr_grid(template: str, resolution_mm: float, margin_mm: float = 6.0) -> tupl
     """The isotropic HR grid: the template resampled to ``resolution_mm`` and cropped to its brain
     (plus ``margin_mm``); returns the grid and the template image on it."""
     data, affine = load_nifti(template_file(template))
-    spacing = voxel_spacing(affine)
-    extent = np.asarray(data.shape) * spacing
-    shape = tuple(int(np.floor(e / resolution_mm)) for e in extent)
-    scaled = affine.copy()
-    scaled[:3, :3] = affine[:3, :3] / spacing * resolution_mm
-    scaled[:3, 3] = affine[:3, 3] + affine[:3, :3] @ ((resolution_mm / spacing - 1.0) / 2.0)
-    on_grid = resample_to_grid(data, affine, Grid(shape, scaled), order=1, cval=0.0)
+    full = rescaled_grid(data.shape, affine, resolution_mm)
+    shape, scaled = full.shape, full.affine
+    on_grid = resample_to_grid(data, affine, full, order=1, cval=0.0)
     box = mask_bounding_box(on_grid > 0.02 * on_grid.max())
     margin = int(np.ceil(margin_mm / resolution_mm))
     start = np.array([max(b.start - margin, 0) for b in box])

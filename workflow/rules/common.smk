@@ -13,7 +13,10 @@ from isosr.data.templates import field_of_view_mm
 
 
 validate(config, schema="../schemas/config.schema.yaml")
-PLAN = Plan(config)
+# The subjects of a downloaded dataset are known once its files are indexed: every subject
+# listing (e.g. a table's inputs) of an http dataset waits for the index_download checkpoint
+# (defined in fetch.smk; the lambda looks it up only when called).
+PLAN = Plan(config, await_index=lambda dataset: checkpoints.index_download.get(dataset=dataset))
 
 
 def _alternatives(names):

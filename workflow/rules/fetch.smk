@@ -20,9 +20,6 @@ LOCK = os.path.relpath(
     ).path
 )
 HTTP_DATASETS = PLAN.datasets_of_source("http")
-# The subjects of a downloaded dataset are known once its files are indexed: every subject
-# listing (e.g. a table's inputs) of an http dataset waits for the index_download checkpoint.
-PLAN = Plan(config, await_index=lambda dataset: checkpoints.index_download.get(dataset=dataset))
 
 
 rule fetch_embedded:

@@ -30,7 +30,7 @@ from scipy import ndimage
 from scipy.spatial.transform import Rotation
 
 from isosr.data.templates import mni152_file
-from isosr.io import Grid, InputError, resample_to_grid
+from isosr.io import InputError, resample_to_grid, rescaled_grid
 
 CONTRASTS = ("T1w", "T2w", "FLAIR", "PDw")
 
@@ -88,11 +88,7 @@ def template_maps(resolution_mm: float) -> tuple[dict[str, np.ndarray], np.ndarr
     """T1w intensity and GM/WM/CSF fractions of ICBM152 on a ``resolution_mm`` grid + affine."""
     source = nib.load(str(mni152_file("T1w")))
     zoom = resolution_mm / float(source.header.get_zooms()[0])
-    shape = tuple(int(np.floor(n / zoom)) for n in source.shape)
-    affine = source.affine.copy()
-    affine[:3, :3] *= zoom
-    affine[:3, 3] += (zoom - 1.0) / 2.0 * np.diag(source.affine)[:3]  # keep the FOV centred
-    grid = Grid(shape, affine)
+    grid = rescaled_grid(source.shape, source.affine, resolution_mm)
     sigma = max(zoom, 1.0) / 2.355 if zoom > 1 else 0.0  # anti-alias: FWHM = new voxel size
     maps = {}
     for kind in ("T1w", "GM", "WM"):
@@ -103,7 +99,7 @@ def template_maps(resolution_mm: float) -> tuple[dict[str, np.ndarray], np.ndarr
         maps[kind] = np.clip(resample_to_grid(data, image.affine, grid, order=1, cval=0.0), 0, 1)
     brain = (maps["T1w"] > 0.02).astype(np.float32)
     maps["CSF"] = np.clip(brain - maps["GM"] - maps["WM"], 0.0, 1.0)
-    return maps, affine
+    return maps, grid.affine
 
 
 def smooth_displacement(shape: tuple[int, ...], spacing: float, amplitude_mm: float,
