@@ -105,12 +105,6 @@ def load_nifti(path: str | Path) -> tuple[np.ndarray, np.ndarray]:
     return data, np.asarray(image.affine, dtype=np.float64)
 
 
-def load_grid(path: str | Path, with_mask: bool = False) -> Grid:
-    """The grid of a NIfTI file; with ``with_mask`` its non-zero voxels become the mask."""
-    data, affine = load_nifti(path)
-    return Grid(tuple(data.shape), affine, data > 0 if with_mask else None)
-
-
 def save_nifti(path: str | Path, data: np.ndarray, affine: np.ndarray,
                dtype: type = np.float32) -> None:
     """Write a NIfTI atomically (temporary file, then rename), creating parent folders."""
