@@ -38,8 +38,8 @@ def outputs(folder: Path) -> dict:
 
 def test_inr_fit_writes_volumes_and_a_complete_fit_record(tmp_path):
     params = {**TINY_NETWORK, "early_stopping": False}
-    record = run_fit("inr-splithead", params, **write_case(tmp_path), **outputs(tmp_path),
-                     seed=1, threads=1)
+    record = run_fit(method="inr-splithead", params=params, **write_case(tmp_path),
+                     **outputs(tmp_path), seed=1, threads=1)
     for contrast in ACQUISITIONS:
         volume, _ = load_nifti(tmp_path / "sr" / f"{contrast}.nii.gz")
         assert volume.shape == (14, 12, 16) and np.isfinite(volume).all()
@@ -58,7 +58,7 @@ def test_inr_fit_writes_volumes_and_a_complete_fit_record(tmp_path):
 
 
 def test_interpolation_fit_record_has_no_training_history(tmp_path):
-    record = run_fit("cubic", None, **write_case(tmp_path), **outputs(tmp_path))
+    record = run_fit(method="cubic", params=None, **write_case(tmp_path), **outputs(tmp_path))
     assert record["epochs"] is None and record["device"] == "cpu"
     assert record["peak_memory_mb"] > 0 and record["peak_gpu_memory_mb"] is None
     assert not (tmp_path / "sr" / "checkpoint").exists()
@@ -68,11 +68,13 @@ def test_killed_fit_resumes_from_its_last_epoch_and_ends_as_an_uninterrupted_one
     params = {**TINY_NETWORK, "epochs": 60, "batch_size": 512, "early_stopping": False}
     case = write_case(tmp_path)
     killed, reference = tmp_path / "killed", tmp_path / "reference"
-    script = (f"from isosr.fit import run_fit; run_fit('inr-splithead', {params!r}, "
-              f"{ {k: str(v) for k, v in case['lr_paths'].items()}!r}, {ACQUISITIONS!r}, "
-              f"{str(case['mask_path'])!r}, "
-              f"{ {c: str(p) for c, p in outputs(killed)['output_paths'].items()}!r}, "
-              f"{str(outputs(killed)['fit_json'])!r}, threads=1, "
+    script = (f"from isosr.fit import run_fit; run_fit(method='inr-splithead', "
+              f"params={params!r}, "
+              f"lr_paths={ {k: str(v) for k, v in case['lr_paths'].items()}!r}, "
+              f"acquisitions={ACQUISITIONS!r}, mask_path={str(case['mask_path'])!r}, "
+              f"output_paths={ {c: str(p) for c, p in outputs(killed)['output_paths'].items()}!r}"
+              f", "
+              f"fit_json={str(outputs(killed)['fit_json'])!r}, threads=1, "
               f"checkpoint_dir={str(outputs(killed)['checkpoint_dir'])!r})")
     process = subprocess.Popen([sys.executable, "-c", script], env={**os.environ})
     state = outputs(killed)["checkpoint_dir"] / "state.pt"
@@ -84,8 +86,10 @@ def test_killed_fit_resumes_from_its_last_epoch_and_ends_as_an_uninterrupted_one
     assert process.returncode == -signal.SIGKILL, "the fit ended before it could be killed"
     assert state.exists() and not outputs(killed)["fit_json"].exists()
 
-    resumed = run_fit("inr-splithead", params, **case, **outputs(killed), threads=1)
-    uninterrupted = run_fit("inr-splithead", params, **case, **outputs(reference), threads=1)
+    resumed = run_fit(method="inr-splithead", params=params, **case, **outputs(killed),
+                      threads=1)
+    uninterrupted = run_fit(method="inr-splithead", params=params, **case,
+                            **outputs(reference), threads=1)
     assert 1 <= resumed["resumed_after_epoch"] < 60
     assert resumed["epochs"] == uninterrupted["epochs"] == 60
     assert resumed["loss"] == uninterrupted["loss"]
@@ -97,6 +101,6 @@ def test_killed_fit_resumes_from_its_last_epoch_and_ends_as_an_uninterrupted_one
 
 @pytest.mark.parametrize("method", ["inr-single", "inr-vanilla", "inr-splithead"])
 def test_every_inr_method_fits_from_files(tmp_path, method):
-    record = run_fit(method, {**TINY_NETWORK, "epochs": 2}, **write_case(tmp_path),
+    record = run_fit(method=method, params={**TINY_NETWORK, "epochs": 2}, **write_case(tmp_path),
                      **outputs(tmp_path), threads=1)
     assert record["epochs"] == 2 and len(record["mi"]) == 2

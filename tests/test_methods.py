@@ -11,7 +11,7 @@ def test_registry_lists_baselines_and_rejects_unknown_names_and_parameters():
     assert {"cubic", "nearest"} <= set(method_names())
     with pytest.raises(InputError, match="unknown method 'cubci'"):
         create_method("cubci")
-    with pytest.raises(InputError, match="method 'cubic' has no hyper-parameter.*order"):
+    with pytest.raises(InputError, match="methods.cubic: no hyper-parameter.*order"):
         create_method("cubic", {"order": 1})
 
 
@@ -24,8 +24,8 @@ def test_cubic_is_exact_on_smooth_data_where_nearest_is_not():
     lr = np.broadcast_to(np.sin((1.5 + 4.0 * np.arange(10)) / 6.0), (6, 6, 10)).astype(np.float32)
     grid = Grid((6, 6, 40), hr_affine)
     images = {"T1w": LRImage(lr, lr_affine, "axial", 4.0)}
-    cubic = create_method("cubic").fit_predict(images, grid)["T1w"]
-    nearest = create_method("nearest").fit_predict(images, grid)["T1w"]
+    cubic = create_method("cubic").fit_predict(images, grid).images["T1w"]
+    nearest = create_method("nearest").fit_predict(images, grid).images["T1w"]
     inner = slice(10, 30)  # away from the spline boundary extension
     cubic_error = np.abs(cubic[3, 3, inner] - truth[3, 3, inner]).max()
     nearest_error = np.abs(nearest[3, 3, inner] - truth[3, 3, inner]).max()

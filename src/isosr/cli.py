@@ -55,9 +55,10 @@ def _fit(args: argparse.Namespace) -> None:
     acquisitions = {c: {"view": _view_of(image), "thickness": float(max(_spacing(image)))}
                     for c, image in images.items()}
     params = {k: _json_or_text(v) for k, v in _pairs(args.param, "--param").items()}
-    record = run_fit(args.method, params, lr_paths, acquisitions, mask_path,
-                     {c: out_dir / f"{c}.nii.gz" for c in lr_paths}, out_dir / "fit.json",
-                     seed=args.seed)
+    record = run_fit(method=args.method, params=params, lr_paths=lr_paths,
+                     acquisitions=acquisitions, mask_path=mask_path,
+                     output_paths={c: out_dir / f"{c}.nii.gz" for c in lr_paths},
+                     fit_json=out_dir / "fit.json", seed=args.seed)
     print(f"{args.method}: {record['wall_seconds']:.1f} s on {record['device']}, "
           f"outputs in {out_dir}")
 

@@ -11,6 +11,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+import numpy as np
+
 from isosr.data.embedded import EmbeddedOptions, subject_ids
 from isosr.data.hdbet import checkpoint_file
 from isosr.data.http import download_path, read_index, subjects_in_index
@@ -26,7 +28,7 @@ from isosr.data.sources import (
 )
 from isosr.data.templates import DOWNLOADED_TEMPLATES, downloaded_template
 from isosr.io import InputError
-from isosr.methods import method_class, method_names
+from isosr.methods import method_names, method_spec
 
 
 class ConfigError(ValueError):
@@ -78,6 +80,53 @@ class Plan:
 
     def method_params(self, method: str) -> dict[str, Any]:
         return dict(self.config["methods"][method] or {})
+
+    def method_kind(self, method: str) -> str:
+        return method_spec(method).kind
+
+    @property
+    def cohort_methods(self) -> list[str]:
+        return [m for m in self.methods if self.method_kind(m) == "cohort"]
+
+    def split(self, dataset: str) -> tuple[list[str], list[str]]:
+        """(training, test) subjects of ``dataset`` from ``datasets.<d>.split``: explicit
+        ``train``/``test`` lists (either may be left out: the rest), or a ``train_fraction`` of
+        the subjects drawn with ``seed``. Without a split every subject is a test subject."""
+        subjects = self.subjects(dataset)
+        spec = self.dataset(dataset).get("split")
+        key = f"datasets.{dataset}.split"
+        if not spec:
+            if self.cohort_methods:
+                raise ConfigError(f"{key}: cohort method(s) {self.cohort_methods} need training "
+                                  f"subjects; set train/test lists or a train_fraction")
+            return [], subjects
+        if "train_fraction" in spec:
+            order = np.random.default_rng(spec.get("seed", 0)).permutation(len(subjects))
+            count = min(max(round(spec["train_fraction"] * len(subjects)), 1), len(subjects) - 1)
+            train = sorted(subjects[i] for i in order[:count])
+            return train, [s for s in subjects if s not in train]
+        for side in ("train", "test"):
+            unknown = sorted(set(spec.get(side, [])) - set(subjects))
+            if unknown:
+                raise ConfigError(f"{key}.{side}: {unknown} are not subjects of dataset "
+                                  f"{dataset!r} ({subjects})")
+        train = spec.get("train") or [s for s in subjects if s not in spec.get("test", [])]
+        test = spec.get("test") or [s for s in subjects if s not in train]
+        overlap = sorted(set(train) & set(test))
+        if overlap:
+            raise ConfigError(f"{key}: {overlap} are both training and test subjects")
+        if not train or not test:
+            raise ConfigError(f"{key}: needs at least one training and one test subject "
+                              f"(train {sorted(train)}, test {sorted(test)})")
+        return sorted(train), sorted(test)
+
+    def train_subjects(self, dataset: str) -> list[str]:
+        """The subjects cohort methods train on (never evaluated)."""
+        return self.split(dataset)[0]
+
+    def test_subjects(self, dataset: str) -> list[str]:
+        """The subjects every method is evaluated on, so every table compares like with like."""
+        return self.split(dataset)[1]
 
     def embedded_options(self, dataset: str) -> EmbeddedOptions:
         return EmbeddedOptions(**self.dataset(dataset).get("embedded", {}))
@@ -144,7 +193,7 @@ class Plan:
             f"{c} {a['view']} {a['thickness']:g} mm ({a.get('model', 'slice-profile')})"
             for c, a in sorted(self.config["scenarios"][scenario]["contrasts"].items()))
         return (f"{dataset} / {scenario}: {origin}; LR {acquisitions}; "
-                f"mean ± std over {len(self.subjects(dataset))} subjects.")
+                f"mean ± std over {len(self.test_subjects(dataset))} test subjects.")
 
     def segmentation_contrast(self, scenario: str) -> str:
         """The contrast segmented for Dice in ``scenario``: ``segmentation.contrast`` if the
@@ -155,9 +204,9 @@ class Plan:
 
     def figure_subject(self, dataset: str) -> str:
         """Subject of the qualitative figure: ``figures.subject`` or the first subject."""
-        subjects, chosen = self.subjects(dataset), self.config["figures"]["subject"]
+        subjects, chosen = self.test_subjects(dataset), self.config["figures"]["subject"]
         if chosen is not None and chosen not in subjects:
-            raise ConfigError(f"figures.subject: {chosen!r} is not a subject of dataset "
+            raise ConfigError(f"figures.subject: {chosen!r} is not a test subject of dataset "
                               f"{dataset!r} ({subjects})")
         return subjects[0] if chosen is None else chosen
 
@@ -180,11 +229,14 @@ class Plan:
     def check(self) -> None:
         """Raise ConfigError for the first inconsistency found."""
         self._check_report()
-        known = set(method_names())
+        known = method_names()
         for method in self.methods:
             if method not in known:
-                raise ConfigError(f"methods.{method}: unknown method; known: {sorted(known)}")
-            method_class(method)
+                raise ConfigError(f"methods.{method}: unknown method; known: {known}")
+            try:
+                method_spec(method).make_params(self.method_params(method))
+            except InputError as error:
+                raise ConfigError(str(error)) from None
         if self.config["reference_method"] not in self.config["methods"]:
             raise ConfigError(f"reference_method: {self.config['reference_method']!r} is not "
                               f"listed under methods ({self.methods})")
@@ -203,6 +255,8 @@ class Plan:
                 raise ConfigError(f"datasets.{name}.reference_contrast: "
                                   f"{spec['reference_contrast']!r} is not among its contrasts "
                                   f"{contrasts}")
+            if spec["source"] != "http":  # an http dataset's subjects are known after download
+                self.split(name)
             for scenario in self.scenarios:
                 missing = sorted(set(self.scenario_contrasts(scenario)) - set(contrasts))
                 if missing:

@@ -1,4 +1,5 @@
-"""Run one method on one subject from files, and record what the fit cost (fit.json)."""
+"""Run a method from files and record what it cost: one subject's fit (fit.json), or the
+training of a cohort method on the training subjects (model file + train.json)."""
 
 from __future__ import annotations
 
@@ -7,6 +8,7 @@ import resource
 import shutil
 import sys
 import time
+from collections.abc import Callable, Mapping
 from pathlib import Path
 from typing import Any
 
@@ -14,7 +16,8 @@ import numpy as np
 import torch
 
 from isosr.io import Grid, LRImage, load_nifti, save_json, save_nifti
-from isosr.methods import create_method
+from isosr.methods import create_method, method_spec
+from isosr.methods.base import TrainingContext, TrainingPair
 
 
 def peak_host_memory_mb() -> float:
@@ -30,50 +33,98 @@ def peak_gpu_memory_mb(device: str) -> float | None:
     return torch.cuda.max_memory_reserved() / 2**20
 
 
-def run_fit(method: str, params: dict[str, Any] | None, lr_paths: dict[str, str | Path],
-            acquisitions: dict[str, dict[str, Any]], mask_path: str | Path,
-            output_paths: dict[str, str | Path], fit_json: str | Path, seed: int = 0,
-            threads: int | None = None, checkpoint_dir: str | Path | None = None) -> dict:
-    """Fit ``method`` on the LR images, write each contrast on the mask's HR grid and fit.json.
-
-    ``threads`` caps PyTorch's CPU threads. A method that trains checkpoints into
-    ``checkpoint_dir`` and resumes from it when a killed fit is run again; the directory is
-    removed once the outputs and fit.json are written.
-    """
+def load_grid(mask_path: str | Path) -> Grid:
+    """The HR grid of a subject: the brain mask's shape and affine, with the mask."""
     mask, affine = load_nifti(mask_path)
-    grid = Grid(tuple(mask.shape), affine, mask > 0)
+    return Grid(tuple(mask.shape), affine, mask > 0)
+
+
+def load_lr(lr_paths: Mapping[str, str | Path], acquisitions: Mapping[str, Mapping[str, Any]]
+            ) -> dict[str, LRImage]:
+    """Every contrast's LR scan with its acquisition (view, slice thickness)."""
     lr = {}
     for contrast, path in lr_paths.items():
-        data, lr_affine = load_nifti(path)
+        data, affine = load_nifti(path)
         spec = acquisitions[contrast]
-        lr[contrast] = LRImage(data, lr_affine, spec["view"], float(spec["thickness"]))
-    model = create_method(method, params, seed=seed)
+        lr[contrast] = LRImage(data, affine, spec["view"], float(spec["thickness"]))
+    return lr
+
+
+def _measured(job: Callable[[], Any], threads: int | None) -> tuple[Any, float]:
+    """Run ``job`` with PyTorch's CPU threads capped; its result and wall seconds."""
     if threads is not None:
         torch.set_num_threads(threads)
-    if checkpoint_dir is not None:
-        model.checkpoint_dir = Path(checkpoint_dir)
     if torch.cuda.is_available():
         torch.cuda.reset_peak_memory_stats()
     start = time.perf_counter()
-    predictions = model.fit_predict(lr, grid)
-    wall = time.perf_counter() - start
+    result = job()
+    return result, time.perf_counter() - start
+
+
+def _cost(device: str, wall: float) -> dict[str, Any]:
+    """Wall time, device and peak memory (of the device that did the work, and of the host)."""
+    host, gpu = peak_host_memory_mb(), peak_gpu_memory_mb(device)
+    return {"wall_seconds": wall, "device": device,
+            "peak_memory_mb": host if gpu is None else gpu,
+            "peak_host_memory_mb": host, "peak_gpu_memory_mb": gpu,
+            "threads": torch.get_num_threads(), "host": platform.node()}
+
+
+def run_fit(*, method: str, params: dict[str, Any] | None, lr_paths: Mapping[str, str | Path],
+            acquisitions: Mapping[str, Mapping[str, Any]], mask_path: str | Path,
+            output_paths: Mapping[str, str | Path], fit_json: str | Path, seed: int = 0,
+            threads: int | None = None, checkpoint_dir: str | Path | None = None,
+            model_file: str | Path | None = None) -> dict:
+    """Fit ``method`` on one subject's LR images (a cohort method: predict with its trained
+    ``model_file``); write each contrast on the mask's HR grid and fit.json.
+
+    A method that trains checkpoints into ``checkpoint_dir`` and resumes from it when a killed
+    fit is run again; the directory is removed once the outputs and fit.json are written.
+    """
+    grid = load_grid(mask_path)
+    lr = load_lr(lr_paths, acquisitions)
+    checkpoints = None if checkpoint_dir is None else Path(checkpoint_dir)
+    model = create_method(method, params, seed=seed, checkpoint_dir=checkpoints)
+    if method_spec(method).kind == "cohort":
+        if model_file is None:
+            raise ValueError(f"{method} is a cohort method: its trained model file is needed")
+        result, wall = _measured(lambda: model.predict(Path(model_file), lr, grid), threads)
+    else:
+        result, wall = _measured(lambda: model.fit_predict(lr, grid), threads)
     for contrast, path in output_paths.items():
-        save_nifti(path, np.asarray(predictions[contrast], dtype=np.float32), affine)
-    host, gpu = peak_host_memory_mb(), peak_gpu_memory_mb(model.device)
-    record = {
-        **model.describe(),
-        "wall_seconds": wall,
-        "device": model.device,
-        "peak_memory_mb": host if gpu is None else gpu,  # of the device that did the work
-        "peak_host_memory_mb": host,
-        "peak_gpu_memory_mb": gpu,
-        "threads": torch.get_num_threads(),
-        "host": platform.node(),
-        "contrasts": sorted(lr_paths),
-        **model.history,
-    }
-    record.setdefault("epochs", None)
+        save_nifti(path, np.asarray(result.images[contrast], dtype=np.float32), grid.affine)
+    record = {**model.describe(), **_cost(result.device, wall), "contrasts": sorted(lr_paths),
+              "model_file": None if model_file is None else str(model_file),
+              "epochs": None, **result.history}
     save_json(fit_json, record)
-    if checkpoint_dir is not None:
-        shutil.rmtree(checkpoint_dir, ignore_errors=True)
+    if checkpoints is not None:
+        shutil.rmtree(checkpoints, ignore_errors=True)
+    return record
+
+
+def run_train(*, method: str, params: dict[str, Any] | None,
+              subjects: Mapping[str, Mapping[str, Any]],
+              acquisitions: Mapping[str, Mapping[str, Any]], model_file: str | Path,
+              train_json: str | Path, seed: int = 0, threads: int | None = None,
+              checkpoint_dir: str | Path | None = None) -> dict:
+    """Train cohort method ``method`` on the training subjects and write its model and
+    train.json. ``subjects`` maps each training subject to ``{"hr": {contrast: path},
+    "lr": {contrast: path}, "mask": path}``; the checkpoints are removed once both are written.
+    """
+    pairs = []
+    for subject, files in subjects.items():
+        grid = load_grid(files["mask"])
+        hr = {c: load_nifti(path)[0] for c, path in files["hr"].items()}
+        pairs.append(TrainingPair(subject, hr, grid, load_lr(files["lr"], acquisitions)))
+    checkpoints = None if checkpoint_dir is None else Path(checkpoint_dir)
+    model = create_method(method, params, seed=seed, checkpoint_dir=checkpoints)
+    context = TrainingContext(Path(model_file), checkpoints)
+    Path(model_file).parent.mkdir(parents=True, exist_ok=True)
+    result, wall = _measured(lambda: model.train(pairs, context), threads)
+    record = {**model.describe(), **_cost(result.device, wall),
+              "training_subjects": sorted(subjects), "contrasts": sorted(acquisitions),
+              "epochs": None, **result.history}
+    save_json(train_json, record)
+    if checkpoints is not None:
+        shutil.rmtree(checkpoints, ignore_errors=True)
     return record

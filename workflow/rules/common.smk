@@ -7,6 +7,7 @@ from pathlib import Path
 import numpy as np
 from snakemake.utils import validate
 
+import isosr.paths as paths
 from isosr.config import Plan
 from isosr.data.embedded import CONTRASTS
 from isosr.data.templates import field_of_view_mm
@@ -30,10 +31,6 @@ wildcard_constraints:
     method=_alternatives(PLAN.methods),
     contrast=_alternatives(CONTRASTS),
     s="[A-Za-z0-9]+",
-
-
-def raw_scan(dataset, subject, contrast):
-    return f"resources/datasets/{dataset}/sub-{subject}/anat/sub-{subject}_{contrast}.nii.gz"
 
 
 def reference_contrast(dataset):

@@ -5,7 +5,7 @@ rule evaluate:
     input:
         unpack(evaluate_inputs),
     output:
-        "results/{dataset}/metrics/{scenario}/{method}/sub-{s}.tsv",
+        paths.metrics(),
     log:
         "logs/evaluate/{dataset}/{scenario}/{method}/sub-{s}.log",
     params:

@@ -24,7 +24,7 @@ HTTP_DATASETS = PLAN.datasets_of_source("http")
 
 rule fetch_embedded:
     output:
-        raw_scan("{dataset}", "{s}", "{contrast}"),
+        paths.raw_scan(),
     log:
         "logs/fetch/{dataset}/sub-{s}_{contrast}.log",
     wildcard_constraints:
@@ -81,7 +81,7 @@ rule extract_scan:
         index=str(index_path("{dataset}")),
         files=lambda w: [str(p) for p in PLAN.downloads(w.dataset)],
     output:
-        raw_scan("{dataset}", "{s}", "{contrast}"),
+        paths.raw_scan(),
     log:
         "logs/fetch/{dataset}/sub-{s}_{contrast}.log",
     wildcard_constraints:
@@ -100,7 +100,7 @@ rule fetch_local:
     input:
         lambda w: str(PLAN.local_scan(w.dataset, w.s, w.contrast)),
     output:
-        raw_scan("{dataset}", "{s}", "{contrast}"),
+        paths.raw_scan(),
     log:
         "logs/fetch/{dataset}/sub-{s}_{contrast}.log",
     wildcard_constraints:

@@ -1,18 +1,78 @@
-# fit: one rule per set of contrasts (a scenario's outputs are one file per contrast it acquires).
+# fit: one rule per set of contrasts (a scenario's outputs are one file per contrast it acquires);
+# train: a cohort method once per dataset x scenario, on the training subjects only.
 #
-# Methods that train on a GPU (the INRs) request `gpu=1`, so one card is never shared by two fits,
-# and checkpoint every epoch into sub-{s}/checkpoint/. That folder is deliberately not an output:
-# Snakemake removes the outputs of a failed or killed job but leaves it, so running the workflow
-# again resumes the fit from its last finished epoch; the fit removes it once it has succeeded.
-# One CPU thread per fit: fits run side by side on the cores (PyTorch's OpenMP threads slow down
-# badly when they share cores with other jobs); `--set-threads fit_T1w_T2w=8` gives a CPU-only
-# fit more.
-from isosr.methods import method_class
+# Methods that train on a GPU (their spec says so) request `gpu=1`, so one card is never shared
+# by two jobs, and checkpoint every epoch into a `checkpoint/` folder beside their outputs. That
+# folder is deliberately not an output: Snakemake removes the outputs of a failed or killed job
+# but leaves it, so running the workflow again resumes from the last finished epoch; the job
+# removes it once it has succeeded. One CPU thread per fit: fits run side by side on the cores
+# (PyTorch's OpenMP threads slow down badly when they share cores with other jobs);
+# `--set-threads fit_T1w_T2w=8` gives a CPU-only fit more. A training job takes every core.
+from isosr.methods import method_spec
 
 
-def _uses_gpu(method):
+def _gpus(method):
     """1 for methods that train on a GPU when one is present, else 0."""
-    return int(method_class(method).uses_gpu)
+    return int(method_spec(method).gpu)
+
+
+def _method_env(wildcards):
+    return "../../" + method_spec(wildcards.method).env
+
+
+def _acquisitions(w):
+    return {c: PLAN.acquisition(w.scenario, c) for c in PLAN.scenario_contrasts(w.scenario)}
+
+
+def _trained_model(w):
+    """The trained model file a cohort method predicts with (nothing for other methods)."""
+    if PLAN.method_kind(w.method) != "cohort":
+        return {}
+    return {"model": paths.model_file(dataset=w.dataset, scenario=w.scenario, method=w.method)}
+
+
+def training_inputs(w):
+    """HR ground truth, simulated LR scans and masks of the training subjects only
+    (subject-major, contrast-minor): a test subject's HR never reaches training."""
+    contrasts = PLAN.scenario_contrasts(w.scenario)
+    subjects = PLAN.train_subjects(w.dataset)
+    return {
+        "hr": [paths.hr_image(dataset=w.dataset, s=s, contrast=c)
+               for s in subjects for c in contrasts],
+        "lr": [paths.lr_image(dataset=w.dataset, scenario=w.scenario, s=s, contrast=c)
+               for s in subjects for c in contrasts],
+        "masks": [paths.brain_mask(dataset=w.dataset, s=s) for s in subjects],
+    }
+
+
+rule train:
+    input:
+        unpack(training_inputs),
+    output:
+        model=paths.model_file(),
+        record=paths.train_record(),
+    log:
+        "logs/train/{dataset}/{scenario}/{method}.log",
+    wildcard_constraints:
+        method=_alternatives(PLAN.cohort_methods),
+    threads: workflow.cores
+    resources:
+        gpu=lambda w: _gpus(w.method),
+        cpus_per_gpu=lambda w, threads: threads,
+        **stage_resources("fit"),
+    params:
+        subjects=lambda w: PLAN.train_subjects(w.dataset),
+        contrasts=lambda w: PLAN.scenario_contrasts(w.scenario),
+        acquisitions=_acquisitions,
+        method_params=lambda w: PLAN.method_params(w.method),
+        seed=config["seed"],
+        checkpoint=lambda w: paths.train_checkpoint(
+            dataset=w.dataset, scenario=w.scenario, method=w.method
+        ),
+    conda:
+        _method_env
+    script:
+        "../scripts/train.py"
 
 
 for _contrasts, _scenarios in PLAN.scenarios_by_contrasts().items():
@@ -21,37 +81,30 @@ for _contrasts, _scenarios in PLAN.scenarios_by_contrasts().items():
         name:
             f"fit_{'_'.join(_contrasts)}"
         input:
-            lr=expand(
-                "results/{{dataset}}/lr/{{scenario}}/sub-{{s}}/{contrast}.nii.gz",
-                contrast=_contrasts,
-            ),
-            mask="results/{dataset}/preproc/sub-{s}/brainmask.nii.gz",
+            unpack(_trained_model),
+            lr=[paths.lr_image(contrast=c) for c in _contrasts],
+            mask=paths.brain_mask(),
         output:
-            images=expand(
-                "results/{{dataset}}/sr/{{scenario}}/{{method}}/sub-{{s}}/{contrast}.nii.gz",
-                contrast=_contrasts,
-            ),
-            record="results/{dataset}/sr/{scenario}/{method}/sub-{s}/fit.json",
+            images=[paths.prediction(contrast=c) for c in _contrasts],
+            record=paths.fit_record(),
         log:
             "logs/fit/{dataset}/{scenario}/{method}/sub-{s}.log",
         wildcard_constraints:
             scenario=_alternatives(_scenarios),
         threads: 1
         resources:
-            gpu=lambda w: _uses_gpu(w.method),
+            gpu=lambda w: _gpus(w.method),
             cpus_per_gpu=lambda w, threads: threads,
             **stage_resources("fit"),
         params:
             contrasts=list(_contrasts),
-            acquisitions=lambda w: {
-                c: PLAN.acquisition(w.scenario, c) for c in PLAN.scenario_contrasts(w.scenario)
-            },
+            acquisitions=_acquisitions,
             method_params=lambda w: PLAN.method_params(w.method),
             seed=config["seed"],
-            checkpoint=lambda w: (
-                f"results/{w.dataset}/sr/{w.scenario}/{w.method}/sub-{w.s}/checkpoint"
+            checkpoint=lambda w: paths.fit_checkpoint(
+                dataset=w.dataset, scenario=w.scenario, method=w.method, s=w.s
             ),
         conda:
-            "../../envs/inr.yaml"
+            _method_env
         script:
             "../scripts/fit.py"

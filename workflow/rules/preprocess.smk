@@ -6,14 +6,16 @@ rule register_reference:
         # the reference scan, and what must be downloaded first (SRI24, HD-BET parameters)
         unpack(
             lambda w: {
-                "raw": raw_scan(w.dataset, w.s, reference_contrast(w.dataset)),
+                "raw": paths.raw_scan(
+                    dataset=w.dataset, s=w.s, contrast=reference_contrast(w.dataset)
+                ),
                 **{k: str(p) for k, p in PLAN.preprocessing_downloads(w.dataset).items()},
             }
         ),
     output:
-        mask="results/{dataset}/preproc/sub-{s}/brainmask.nii.gz",
-        transform="results/{dataset}/preproc/sub-{s}/xfm/reference_to_template.mat",
-        sidecar="results/{dataset}/preproc/sub-{s}/brainmask.json",
+        mask=paths.brain_mask(),
+        transform=paths.transform(name="reference_to_template"),
+        sidecar=paths.brain_mask(suffix=".json"),
     log:
         "logs/preprocess/{dataset}/sub-{s}_reference.log",
     params:
@@ -32,14 +34,16 @@ rule register_reference:
 
 rule preprocess_contrast:
     input:
-        raw=lambda w: raw_scan(w.dataset, w.s, w.contrast),
-        reference=lambda w: raw_scan(w.dataset, w.s, reference_contrast(w.dataset)),
-        mask="results/{dataset}/preproc/sub-{s}/brainmask.nii.gz",
-        reference_transform="results/{dataset}/preproc/sub-{s}/xfm/reference_to_template.mat",
+        raw=paths.raw_scan(),
+        reference=lambda w: paths.raw_scan(
+            dataset=w.dataset, s=w.s, contrast=reference_contrast(w.dataset)
+        ),
+        mask=paths.brain_mask(),
+        reference_transform=paths.transform(name="reference_to_template"),
     output:
-        image="results/{dataset}/preproc/sub-{s}/{contrast}.nii.gz",
-        transform="results/{dataset}/preproc/sub-{s}/xfm/{contrast}_to_reference.mat",
-        sidecar="results/{dataset}/preproc/sub-{s}/{contrast}.json",
+        image=paths.hr_image(),
+        transform=paths.transform(name="{contrast}_to_reference"),
+        sidecar=paths.hr_image(suffix=".json"),
     log:
         "logs/preprocess/{dataset}/sub-{s}_{contrast}.log",
     params:

@@ -7,8 +7,8 @@ report: "../report/workflow.rst"
 
 rule tables:
     input:
-        metrics=per_subject("results/{dataset}/metrics/{scenario}/{method}/sub-{s}.tsv"),
-        fits=per_subject("results/{dataset}/sr/{scenario}/{method}/sub-{s}/fit.json"),
+        metrics=per_subject(paths.metrics),
+        fits=per_subject(paths.fit_record),
     output:
         **{f"{k}_{ext}": table_path(k, ext) for k in TABLES for ext in ("csv", "md", "tex")},
         quality_html=report_item("table: quality", table_path("quality", "html"), "quality_table"),
@@ -62,7 +62,7 @@ rule figure_mi:
         "logs/report/figure_mi_{dataset}_{scenario}.log",
     params:
         contrasts=lambda w: PLAN.scenario_contrasts(w.scenario),
-        subjects=lambda w: PLAN.subjects(w.dataset),
+        subjects=lambda w: PLAN.test_subjects(w.dataset),
         title=lambda w: f"{w.dataset} / {w.scenario}",
     localrule: True
     conda:
@@ -73,7 +73,7 @@ rule figure_mi:
 
 rule figure_metrics:
     input:
-        per_subject("results/{dataset}/metrics/{scenario}/{method}/sub-{s}.tsv"),
+        per_subject(paths.metrics),
     output:
         pdf=figure_path("metrics", "pdf"),
         png=report_item("figure: metric distributions", figure_path("metrics", "png"),

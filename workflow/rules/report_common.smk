@@ -16,11 +16,12 @@ FIGURES = ("qualitative", "mi", "metrics")
 
 
 def table_path(kind, extension, dataset="{dataset}", scenario="{scenario}"):
-    return f"results/tables/{dataset}_{scenario}{TABLES[kind]}.{extension}"
+    return paths.table(kind_suffix=TABLES[kind], extension=extension, dataset=dataset,
+                       scenario=scenario)
 
 
 def figure_path(kind, extension, dataset="{dataset}", scenario="{scenario}"):
-    return f"results/figures/{dataset}_{scenario}_{kind}.{extension}"
+    return paths.figure(kind=kind, extension=extension, dataset=dataset, scenario=scenario)
 
 
 def report_outputs():
@@ -36,23 +37,22 @@ def report_item(kind, path, caption):
                   subcategory="{scenario}", labels={"item": kind})
 
 
-def per_subject(pattern):
-    """Input function: ``pattern`` for every method and subject of the dataset x scenario."""
-    return lambda w: expand(pattern, dataset=w.dataset, scenario=w.scenario,
-                            method=PLAN.methods, s=PLAN.subjects(w.dataset))
+def per_subject(path):
+    """Input function: ``path(...)`` for every method and test subject (method-major)."""
+    return lambda w: [path(dataset=w.dataset, scenario=w.scenario, method=m, s=s)
+                      for m in PLAN.methods for s in PLAN.test_subjects(w.dataset)]
 
 
 def evaluate_inputs(w):
     contrasts = PLAN.scenario_contrasts(w.scenario)
     segmented = PLAN.segmentation_contrast(w.scenario)
-    prefix = f"results/{w.dataset}"
-    run = f"{w.scenario}/{w.method}/sub-{w.s}"
+    run = {"dataset": w.dataset, "scenario": w.scenario, "method": w.method, "s": w.s}
     return {
-        "truth": [f"{prefix}/preproc/sub-{w.s}/{c}.nii.gz" for c in contrasts],
-        "prediction": [f"{prefix}/sr/{run}/{c}.nii.gz" for c in contrasts],
-        "mask": f"{prefix}/preproc/sub-{w.s}/brainmask.nii.gz",
-        "truth_labels": f"{prefix}/seg/sub-{w.s}/{segmented}_dseg.nii.gz",
-        "prediction_labels": f"{prefix}/seg/{run}/{segmented}_dseg.nii.gz",
+        "truth": [paths.hr_image(dataset=w.dataset, s=w.s, contrast=c) for c in contrasts],
+        "prediction": [paths.prediction(**run, contrast=c) for c in contrasts],
+        "mask": paths.brain_mask(dataset=w.dataset, s=w.s),
+        "truth_labels": paths.truth_labels(dataset=w.dataset, s=w.s, contrast=segmented),
+        "prediction_labels": paths.prediction_labels(**run, contrast=segmented),
     }
 
 
@@ -60,13 +60,13 @@ def qualitative_inputs(w):
     """One subject's LR scans, ground truth, mask and predictions (method-major)."""
     subject = PLAN.figure_subject(w.dataset)
     contrasts = PLAN.scenario_contrasts(w.scenario)
-    prefix = f"results/{w.dataset}"
+    scan = {"dataset": w.dataset, "s": subject}
     return {
-        "lr": [f"{prefix}/lr/{w.scenario}/sub-{subject}/{c}.nii.gz" for c in contrasts],
-        "truth": [f"{prefix}/preproc/sub-{subject}/{c}.nii.gz" for c in contrasts],
-        "mask": f"{prefix}/preproc/sub-{subject}/brainmask.nii.gz",
+        "lr": [paths.lr_image(**scan, scenario=w.scenario, contrast=c) for c in contrasts],
+        "truth": [paths.hr_image(**scan, contrast=c) for c in contrasts],
+        "mask": paths.brain_mask(**scan),
         "predictions": [
-            f"{prefix}/sr/{w.scenario}/{m}/sub-{subject}/{c}.nii.gz"
+            paths.prediction(**scan, scenario=w.scenario, method=m, contrast=c)
             for m in PLAN.methods
             for c in contrasts
         ],
@@ -74,12 +74,12 @@ def qualitative_inputs(w):
 
 
 def mi_inputs(w):
-    """Every fit.json, and every subject's ground truth (subject-major) and mask."""
+    """Every fit.json, and every test subject's ground truth (subject-major) and mask."""
     contrasts = PLAN.scenario_contrasts(w.scenario)
-    subjects = PLAN.subjects(w.dataset)
-    prefix = f"results/{w.dataset}"
+    subjects = PLAN.test_subjects(w.dataset)
     return {
-        "fits": per_subject("results/{dataset}/sr/{scenario}/{method}/sub-{s}/fit.json")(w),
-        "truth": [f"{prefix}/preproc/sub-{s}/{c}.nii.gz" for s in subjects for c in contrasts],
-        "masks": [f"{prefix}/preproc/sub-{s}/brainmask.nii.gz" for s in subjects],
+        "fits": per_subject(paths.fit_record)(w),
+        "truth": [paths.hr_image(dataset=w.dataset, s=s, contrast=c)
+                  for s in subjects for c in contrasts],
+        "masks": [paths.brain_mask(dataset=w.dataset, s=s) for s in subjects],
     }

@@ -3,11 +3,11 @@
 
 rule segment_truth:
     input:
-        image="results/{dataset}/preproc/sub-{s}/{contrast}.nii.gz",
-        mask="results/{dataset}/preproc/sub-{s}/brainmask.nii.gz",
+        image=paths.hr_image(),
+        mask=paths.brain_mask(),
     output:
-        labels="results/{dataset}/seg/sub-{s}/{contrast}_dseg.nii.gz",
-        sidecar="results/{dataset}/seg/sub-{s}/{contrast}_dseg.json",
+        labels=paths.truth_labels(),
+        sidecar=paths.truth_labels(suffix=".json"),
     log:
         "logs/segment/{dataset}/sub-{s}_{contrast}.log",
     params:
@@ -24,11 +24,11 @@ rule segment_truth:
 
 rule segment_prediction:
     input:
-        image="results/{dataset}/sr/{scenario}/{method}/sub-{s}/{contrast}.nii.gz",
-        mask="results/{dataset}/preproc/sub-{s}/brainmask.nii.gz",
+        image=paths.prediction(),
+        mask=paths.brain_mask(),
     output:
-        labels="results/{dataset}/seg/{scenario}/{method}/sub-{s}/{contrast}_dseg.nii.gz",
-        sidecar="results/{dataset}/seg/{scenario}/{method}/sub-{s}/{contrast}_dseg.json",
+        labels=paths.prediction_labels(),
+        sidecar=paths.prediction_labels(suffix=".json"),
     log:
         "logs/segment/{dataset}/{scenario}/{method}/sub-{s}_{contrast}.log",
     params:

@@ -3,9 +3,9 @@
 
 rule simulate:
     input:
-        "results/{dataset}/preproc/sub-{s}/{contrast}.nii.gz",
+        paths.hr_image(),
     output:
-        "results/{dataset}/lr/{scenario}/sub-{s}/{contrast}.nii.gz",
+        paths.lr_image(),
     log:
         "logs/simulate/{dataset}/{scenario}/sub-{s}_{contrast}.log",
     params:

@@ -1,4 +1,4 @@
-"""Snakemake script: fit one method on one subject's LR scans."""
+"""Snakemake script: fit one method on one subject's LR scans (a cohort method: predict)."""
 
 from isosr.fit import run_fit
 from isosr.workflow import run_logged
@@ -6,11 +6,13 @@ from isosr.workflow import run_logged
 
 def main() -> None:
     contrasts = snakemake.params.contrasts
-    run_fit(snakemake.wildcards.method, snakemake.params.method_params,
-            dict(zip(contrasts, snakemake.input.lr, strict=True)), snakemake.params.acquisitions,
-            snakemake.input.mask, dict(zip(contrasts, snakemake.output.images, strict=True)),
-            snakemake.output.record, seed=snakemake.params.seed, threads=snakemake.threads,
-            checkpoint_dir=snakemake.params.checkpoint)
+    run_fit(method=snakemake.wildcards.method, params=snakemake.params.method_params,
+            lr_paths=dict(zip(contrasts, snakemake.input.lr, strict=True)),
+            acquisitions=snakemake.params.acquisitions, mask_path=snakemake.input.mask,
+            output_paths=dict(zip(contrasts, snakemake.output.images, strict=True)),
+            fit_json=snakemake.output.record, seed=snakemake.params.seed,
+            threads=snakemake.threads, checkpoint_dir=snakemake.params.checkpoint,
+            model_file=snakemake.input.get("model"))
 
 
 run_logged(snakemake.log[0], main)

@@ -1,6 +1,6 @@
-"""Super-resolution methods; importing this package registers all of them."""
+"""Super-resolution methods. Importing this package imports no implementation (and no
+PyTorch): ``create_method`` loads a method's module when a job runs it."""
 
-from isosr.methods import inr, interpolation  # noqa: F401  (registers the methods)
-from isosr.methods.registry import create_method, method_class, method_names
+from isosr.methods.registry import MethodSpec, create_method, method_names, method_spec
 
-__all__ = ["create_method", "method_class", "method_names"]
+__all__ = ["MethodSpec", "create_method", "method_names", "method_spec"]

@@ -4,11 +4,8 @@ from __future__ import annotations
 
 from typing import ClassVar
 
-import numpy as np
-
 from isosr.io import Grid, LRImage, resample_to_grid
-from isosr.methods.base import SubjectMethod
-from isosr.methods.registry import register
+from isosr.methods.base import FitResult, SubjectMethod
 
 
 class SplineInterpolation(SubjectMethod):
@@ -16,19 +13,18 @@ class SplineInterpolation(SubjectMethod):
 
     order: ClassVar[int] = 3
 
-    def fit_predict(self, lr: dict[str, LRImage], grid: Grid) -> dict[str, np.ndarray]:
-        return {contrast: resample_to_grid(image.data, image.affine, grid, order=self.order)
-                for contrast, image in lr.items()}
+    def fit_predict(self, lr: dict[str, LRImage], grid: Grid) -> FitResult:
+        return FitResult({contrast: resample_to_grid(image.data, image.affine, grid,
+                                                     order=self.order)
+                          for contrast, image in lr.items()})
 
 
-@register("cubic")
 class CubicSpline(SplineInterpolation):
     """Cubic B-spline interpolation (the classical baseline of every paper)."""
 
     order = 3
 
 
-@register("nearest")
 class NearestNeighbour(SplineInterpolation):
     """Nearest-neighbour interpolation: the floor any method must beat."""
 

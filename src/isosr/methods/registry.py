@@ -1,50 +1,91 @@
-"""Method registry: the only place that maps a config name to a method class."""
+"""The method registry: the only place that maps a config name to a method.
+
+Each method is declared once, by a light ``MethodSpec`` in ``isosr.methods.catalog``: its name,
+kind (``subject`` | ``cohort``), whether it trains on a GPU, its conda env, its hyper-parameter
+dataclass (defaults = the paper's; the one source of truth for config validation and the README's
+parameter tables) and the import path of its implementation. The implementation (and with it
+PyTorch) is imported only when a job runs the method, never while Snakemake builds the DAG.
+"""
 
 from __future__ import annotations
 
-from collections.abc import Callable
-from dataclasses import fields
-from typing import Any
+import importlib
+from dataclasses import dataclass, fields
+from typing import Any, Literal
 
 from isosr.io import InputError
-from isosr.methods.base import SubjectMethod
+from isosr.methods.base import CohortMethod, Method, SubjectMethod
 
-_REGISTRY: dict[str, type[SubjectMethod]] = {}
+KINDS = ("subject", "cohort")
 
 
-def register(name: str) -> Callable[[type[SubjectMethod]], type[SubjectMethod]]:
-    """Class decorator: make a method available under ``name`` in config files."""
+@dataclass(frozen=True)
+class MethodSpec:
+    """The declaration of one method (``implementation``: ``"module:Class"``)."""
 
-    def decorate(cls: type[SubjectMethod]) -> type[SubjectMethod]:
-        if name in _REGISTRY:
-            raise ValueError(f"method {name!r} registered twice")
-        cls.name = name
-        _REGISTRY[name] = cls
+    name: str
+    kind: Literal["subject", "cohort"]
+    gpu: bool
+    env: str
+    params: type
+    implementation: str
+    summary: str
+
+    def load(self) -> type[Method]:
+        """Import the implementation (only a job that runs the method does this)."""
+        module, _, attribute = self.implementation.partition(":")
+        cls = getattr(importlib.import_module(module), attribute)
+        expected = SubjectMethod if self.kind == "subject" else CohortMethod
+        if not issubclass(cls, expected):
+            raise TypeError(f"{self.implementation} is declared {self.kind!r} but is not a "
+                            f"{expected.__name__}")
+        cls.name = self.name
+        cls.Params = self.params
         return cls
 
-    return decorate
+    def make_params(self, values: dict[str, Any] | None, key: str | None = None) -> Any:
+        """The hyper-parameter dataclass from config values; unknown keys and bad values are
+        an InputError naming ``key`` (default ``methods.<name>``)."""
+        key = key or f"methods.{self.name}"
+        allowed = {f.name for f in fields(self.params)}
+        unknown = sorted(set(values or {}) - allowed)
+        if unknown:
+            raise InputError(f"{key}: no hyper-parameter(s) {', '.join(unknown)}; allowed: "
+                             f"{', '.join(sorted(allowed)) or 'none'}")
+        try:
+            return self.params(**(values or {}))
+        except InputError as error:
+            raise InputError(f"{key}.{error}") from None
+        except (TypeError, ValueError) as error:
+            raise InputError(f"{key}: {error}") from None
+
+
+def _specs() -> dict[str, MethodSpec]:
+    from isosr.methods.catalog import SPECS
+
+    names = [spec.name for spec in SPECS]
+    duplicated = sorted({n for n in names if names.count(n) > 1})
+    if duplicated:
+        raise ValueError(f"method(s) declared twice: {duplicated}")
+    return {spec.name: spec for spec in SPECS}
 
 
 def method_names() -> list[str]:
-    """All registered method names, sorted."""
-    return sorted(_REGISTRY)
+    """Every declared method name, in the catalog's (table) order."""
+    return list(_specs())
 
 
-def method_class(name: str) -> type[SubjectMethod]:
-    """The class registered under ``name``, or a clear error listing the known names."""
-    try:
-        return _REGISTRY[name]
-    except KeyError:
-        raise InputError(f"unknown method {name!r}; known methods: {', '.join(method_names())}"
-                         ) from None
+def method_spec(name: str) -> MethodSpec:
+    """The spec of ``name``, or an InputError listing the known names."""
+    specs = _specs()
+    if name not in specs:
+        raise InputError(f"unknown method {name!r}; known methods: {', '.join(specs)}")
+    return specs[name]
 
 
-def create_method(name: str, params: dict[str, Any] | None = None, seed: int = 0) -> SubjectMethod:
+def create_method(name: str, params: dict[str, Any] | None = None, *, seed: int = 0,
+                  checkpoint_dir: Any = None) -> Method:
     """Instantiate method ``name`` with hyper-parameters from config (unknown keys rejected)."""
-    cls = method_class(name)
-    allowed = {field.name for field in fields(cls.Params)}
-    unknown = sorted(set(params or {}) - allowed)
-    if unknown:
-        raise InputError(f"method {name!r} has no hyper-parameter(s) {', '.join(unknown)}; "
-                         f"allowed: {', '.join(sorted(allowed)) or 'none'}")
-    return cls(cls.Params(**(params or {})), seed=seed)
+    spec = method_spec(name)
+    values = spec.make_params(params)
+    return spec.load()(values, seed=seed, checkpoint_dir=checkpoint_dir)

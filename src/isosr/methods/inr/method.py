@@ -3,17 +3,14 @@
 from __future__ import annotations
 
 from abc import abstractmethod
-from typing import ClassVar
 
-import numpy as np
 import torch
 from torch import nn
 
 from isosr.io import Grid, LRImage
-from isosr.methods.base import SubjectMethod
+from isosr.methods.base import FitResult, SubjectMethod
 from isosr.methods.inr.checkpoint import fingerprint
 from isosr.methods.inr.coordinates import CoordinateFrame
-from isosr.methods.inr.params import INRParams
 from isosr.methods.inr.samples import IntensityScale, TrainingSet
 from isosr.methods.inr.training import Trainer, predict, select_device
 
@@ -25,16 +22,12 @@ class INRMethod(SubjectMethod):
     fit found there is resumed.
     """
 
-    Params: ClassVar[type] = INRParams
-    uses_gpu: ClassVar[bool] = True
-
     @abstractmethod
     def build_network(self, contrasts: int) -> nn.Module:
         """The network mapping (B, 3) coordinates to (B, ``contrasts``) intensities."""
 
-    def fit_predict(self, lr: dict[str, LRImage], grid: Grid) -> dict[str, np.ndarray]:
+    def fit_predict(self, lr: dict[str, LRImage], grid: Grid) -> FitResult:
         device = select_device(self.params.device)
-        self.device = str(device)
         contrasts = sorted(lr)
         frame = CoordinateFrame.for_fit([(lr[c].data.shape, lr[c].affine) for c in contrasts],
                                         grid)
@@ -46,12 +39,13 @@ class INRMethod(SubjectMethod):
         mi_points = torch.from_numpy(frame.grid_coordinates(grid, inside_mask=True)).to(device)
         trainer = Trainer(network, samples, mi_points, self.params, self.seed,
                           self.checkpoint_dir,
-                          fingerprint({**self.describe(), "device": self.device}, lr, grid),
+                          fingerprint({**self.describe(), "device": str(device)}, lr, grid),
                           self.name)
         trainer.run()
-        self.history = {**trainer.history(),
-                        "parameters": sum(p.numel() for p in network.parameters())}
+        history = {**trainer.history(),
+                   "parameters": sum(p.numel() for p in network.parameters())}
         outputs = predict(network, torch.from_numpy(frame.grid_coordinates(grid)).to(device))
         outputs = outputs.cpu().numpy()
-        return {c: scales[c].unscale(outputs[:, i]).reshape(grid.shape)
-                for i, c in enumerate(contrasts)}
+        images = {c: scales[c].unscale(outputs[:, i]).reshape(grid.shape)
+                  for i, c in enumerate(contrasts)}
+        return FitResult(images, str(device), history)

@@ -2,21 +2,14 @@
 
 from __future__ import annotations
 
-from typing import ClassVar
-
 from torch import nn
 
 from isosr.methods.inr.method import INRMethod
 from isosr.methods.inr.model import single_inrs
-from isosr.methods.inr.params import SingleParams
-from isosr.methods.registry import register
 
 
-@register("inr-single")
 class SingleContrastINR(INRMethod):
     """No information flows between contrasts; trained in the shared loop, each on its voxels."""
-
-    Params: ClassVar[type] = SingleParams
 
     def build_network(self, contrasts: int) -> nn.Module:
         return single_inrs(self.params, contrasts)

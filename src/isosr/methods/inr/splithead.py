@@ -2,21 +2,14 @@
 
 from __future__ import annotations
 
-from typing import ClassVar
-
 from torch import nn
 
 from isosr.methods.inr.method import INRMethod
 from isosr.methods.inr.model import split_head_inr
-from isosr.methods.inr.params import SplitHeadParams
-from isosr.methods.registry import register
 
 
-@register("inr-splithead")
 class SplitHeadINR(INRMethod):
     """Shared trunk learns the common anatomy; one small head per contrast specialises."""
-
-    Params: ClassVar[type] = SplitHeadParams
 
     def build_network(self, contrasts: int) -> nn.Module:
         return split_head_inr(self.params, contrasts)

@@ -6,10 +6,8 @@ from torch import nn
 
 from isosr.methods.inr.method import INRMethod
 from isosr.methods.inr.model import vanilla_inr
-from isosr.methods.registry import register
 
 
-@register("inr-vanilla")
 class VanillaINR(INRMethod):
     """All contrasts share every weight up to one linear output layer."""
 

@@ -1,0 +1,293 @@
+"""ArSSR (Wu et al. 2023): a 3D CNN encoder turns the LR image into one feature vector per LR
+voxel; an MLP decoder maps the feature trilinearly interpolated at any continuous position (plus
+that position) to an intensity. Trained on a cohort, one model per contrast.
+
+Faithful: the RDN / ResCNN / SRResNet encoders with 128 output features, the 8-layer decoder
+with its residual between the two 4-layer stages, random crops of 10^3 LR voxels with 8000 HR
+points each, L1 loss, Adam with the learning rate halved every 200 epochs.
+
+Beyond the paper (documented in the README): the LR crops are the scenario's own simulated
+acquisitions, so scales are anisotropic (thick slices along any axis) and the model is trained
+for the acquisition it is tested on; positions come from the affines (HR voxel centres mapped
+into the LR voxel grid, align_corners semantics), so the output has no origin shift (the released
+code copies the LR origin); the decoder's position input is the offset from the nearest LR voxel
+centre (as LIIF), which means the same in a training crop and in the whole test volume (absolute
+crop coordinates would not).
+"""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import asdict
+from pathlib import Path
+
+import numpy as np
+import torch
+from torch import nn
+from torch.nn import functional
+
+from isosr.io import Grid, InputError, LRImage
+from isosr.methods.arssr.params import ArSSRParams
+from isosr.methods.base import (
+    CohortMethod,
+    FitResult,
+    TrainingContext,
+    TrainingPair,
+    TrainResult,
+)
+from isosr.methods.cohort_training import EpochTrainer, cohort_fingerprint
+from isosr.methods.inr.training import select_device
+
+PREDICTION_CHUNK = 1 << 15
+
+
+def conv3(channels_in: int, channels_out: int) -> nn.Conv3d:
+    return nn.Conv3d(channels_in, channels_out, 3, padding=1)
+
+
+class ResidualDenseBlock(nn.Module):
+    """``layers`` densely connected conv+ReLU layers, 1x1 local fusion, local residual."""
+
+    def __init__(self, width: int, growth: int, layers: int) -> None:
+        super().__init__()
+        self.layers = nn.ModuleList(
+            nn.Sequential(conv3(width + i * growth, growth), nn.ReLU()) for i in range(layers))
+        self.fusion = nn.Conv3d(width + layers * growth, width, 1)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        features = [x]
+        for layer in self.layers:
+            features.append(layer(torch.cat(features, dim=1)))
+        return x + self.fusion(torch.cat(features, dim=1))
+
+
+class RDN(nn.Module):
+    """Residual dense network (Zhang et al. 2018) in 3D without its upscaling layer."""
+
+    def __init__(self, width: int, blocks: int, layers: int, features: int) -> None:
+        super().__init__()
+        self.shallow1, self.shallow2 = conv3(1, width), conv3(width, width)
+        self.blocks = nn.ModuleList(ResidualDenseBlock(width, width, layers)
+                                    for _ in range(blocks))
+        self.fusion = nn.Sequential(nn.Conv3d(blocks * width, width, 1), conv3(width, width))
+        self.output = conv3(width, features)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        shallow = self.shallow1(x)
+        h, outputs = self.shallow2(shallow), []
+        for block in self.blocks:
+            h = block(h)
+            outputs.append(h)
+        return self.output(self.fusion(torch.cat(outputs, dim=1)) + shallow)
+
+
+class ResCNN(nn.Module):
+    """Du et al. 2020's residual CNN: a deep conv+ReLU stack with a global residual."""
+
+    def __init__(self, width: int, blocks: int, layers: int, features: int) -> None:
+        super().__init__()
+        self.head = nn.Sequential(conv3(1, width), nn.ReLU())
+        self.body = nn.Sequential(*[m for _ in range(blocks * layers)
+                                    for m in (conv3(width, width), nn.ReLU())])
+        self.output = conv3(width, features)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        h = self.head(x)
+        return self.output(self.body(h) + h)
+
+
+class SRResNetBlock(nn.Module):
+    def __init__(self, width: int) -> None:
+        super().__init__()
+        self.body = nn.Sequential(conv3(width, width), nn.BatchNorm3d(width), nn.PReLU(),
+                                  conv3(width, width), nn.BatchNorm3d(width))
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return x + self.body(x)
+
+
+class SRResNet(nn.Module):
+    """Ledig et al. 2017's generator in 3D without its upscaling layers."""
+
+    def __init__(self, width: int, blocks: int, layers: int, features: int) -> None:
+        super().__init__()
+        del layers  # an SRResNet block has two convolutions by definition
+        self.head = nn.Sequential(conv3(1, width), nn.PReLU())
+        self.body = nn.Sequential(*[SRResNetBlock(width) for _ in range(blocks)],
+                                  conv3(width, width), nn.BatchNorm3d(width))
+        self.output = conv3(width, features)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        h = self.head(x)
+        return self.output(self.body(h) + h)
+
+
+ENCODERS: dict[str, type[nn.Module]] = {"rdn": RDN, "rescnn": ResCNN, "srresnet": SRResNet}
+
+
+class Decoder(nn.Module):
+    """Eight fully-connected layers: (feature + 3) -> width x3 -> (feature + 3), added to the
+    input, then -> width x3 -> 1; ReLU after every layer but the last."""
+
+    def __init__(self, features: int, width: int) -> None:
+        super().__init__()
+        size = features + 3
+        self.first = nn.Sequential(nn.Linear(size, width), nn.ReLU(), nn.Linear(width, width),
+                                   nn.ReLU(), nn.Linear(width, width), nn.ReLU(),
+                                   nn.Linear(width, size), nn.ReLU())
+        self.second = nn.Sequential(nn.Linear(size, width), nn.ReLU(), nn.Linear(width, width),
+                                    nn.ReLU(), nn.Linear(width, width), nn.ReLU(),
+                                    nn.Linear(width, 1))
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.second(self.first(x) + x).squeeze(-1)
+
+
+class ArSSRNetwork(nn.Module):
+    """Encoder + decoder; ``forward(lr, positions)`` predicts intensities at continuous
+    positions given in the LR voxel grid's indices (B, N, 3)."""
+
+    def __init__(self, params: ArSSRParams) -> None:
+        super().__init__()
+        self.encoder = ENCODERS[params.encoder](params.encoder_width, params.encoder_blocks,
+                                                params.encoder_layers, params.feature_size)
+        self.decoder = Decoder(params.feature_size, params.decoder_width)
+
+    def forward(self, lr: torch.Tensor, positions: torch.Tensor) -> torch.Tensor:
+        return self.decode(self.encoder(lr), positions)
+
+    def decode(self, features: torch.Tensor, positions: torch.Tensor) -> torch.Tensor:
+        """Intensities (B, N) at ``positions`` (B, N, 3) from the feature maps (B, C, I, J, K)."""
+        size = torch.tensor(features.shape[2:], dtype=positions.dtype, device=positions.device)
+        normalised = 2.0 * positions / (size - 1).clamp(min=1) - 1.0
+        grid = normalised.flip(-1)[:, :, None, None, :]  # grid_sample wants (k, j, i)
+        sampled = functional.grid_sample(features, grid, mode="bilinear",
+                                         padding_mode="border", align_corners=True)
+        sampled = sampled[:, :, :, 0, 0].transpose(1, 2)
+        offset = 2.0 * (positions - positions.round())
+        return self.decoder(torch.cat([sampled, offset], dim=-1))
+
+
+def positions_in_lr(grid: Grid, lr_affine: np.ndarray, voxels: np.ndarray | None = None
+                    ) -> np.ndarray:
+    """The HR voxel centres (all, or the (N, 3) ``voxels``) as continuous LR voxel indices."""
+    if voxels is None:
+        voxels = np.indices(grid.shape).reshape(3, -1).T
+    to_lr = np.linalg.inv(lr_affine) @ grid.affine
+    return (voxels @ to_lr[:3, :3].T + to_lr[:3, 3]).astype(np.float32)
+
+
+class CropSampler:
+    """Random training crops of one contrast: ``lr_patch``^3 LR voxels centred on a random
+    brain voxel, and ``points`` HR voxels (with their intensities) drawn inside the crop."""
+
+    def __init__(self, pairs: list[TrainingPair], contrast: str, patch: int, points: int,
+                 device: torch.device) -> None:
+        self.patch, self.points, self.device = patch, points, device
+        self.subjects = []
+        for pair in pairs:
+            image = pair.lr[contrast]
+            positions = positions_in_lr(pair.grid, image.affine)
+            brain = (np.flatnonzero(pair.grid.mask) if pair.grid.mask is not None
+                     else np.arange(len(positions)))
+            self.subjects.append({
+                "lr": torch.from_numpy(np.ascontiguousarray(image.data, np.float32)).to(device),
+                "positions": torch.from_numpy(positions).to(device),
+                "targets": torch.from_numpy(pair.hr[contrast].reshape(-1).astype(np.float32)
+                                            ).to(device),
+                "brain": torch.from_numpy(brain).to(device),
+            })
+
+    def crop(self, generator: torch.Generator) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+        """One crop: LR (1, p, p, p), HR positions in crop indices (points, 3), targets."""
+        pick = int(torch.randint(len(self.subjects), (1,), generator=generator,
+                                 device=self.device))
+        subject = self.subjects[pick]
+        lr, positions = subject["lr"], subject["positions"]
+        shape = torch.tensor(lr.shape, device=self.device)
+        size = torch.minimum(shape, torch.tensor(self.patch, device=self.device))
+        brain = subject["brain"]
+        centre = positions[brain[torch.randint(len(brain), (1,), generator=generator,
+                                               device=self.device)]][0].round().long()
+        origin = torch.minimum(torch.clamp(centre - size // 2, min=0), shape - size)
+        inside = ((positions >= origin) & (positions <= origin + size - 1)).all(dim=1)
+        candidates = torch.nonzero(inside)[:, 0]
+        chosen = candidates[torch.randint(len(candidates), (self.points,), generator=generator,
+                                          device=self.device)]
+        o = origin.tolist()
+        s = size.tolist()
+        block = lr[o[0]:o[0] + s[0], o[1]:o[1] + s[1], o[2]:o[2] + s[2]]
+        block = functional.pad(block, (0, self.patch - s[2], 0, self.patch - s[1],
+                                       0, self.patch - s[0]))
+        return block[None], positions[chosen] - origin, subject["targets"][chosen]
+
+
+class ArSSR(CohortMethod):
+    """One ArSSR network per contrast, trained on the training subjects' (HR, LR) pairs."""
+
+    def train(self, pairs: list[TrainingPair], context: TrainingContext) -> TrainResult:
+        params: ArSSRParams = self.params
+        device = select_device(params.device)
+        contrasts = sorted(pairs[0].lr)
+        fingerprint = cohort_fingerprint({**self.describe(), "device": str(device)}, pairs)
+        steps = params.steps_per_epoch or -(-len(pairs) // params.patches_per_step)
+        states, history = {}, {}
+        for index, contrast in enumerate(contrasts):
+            sampler = CropSampler(pairs, contrast, params.lr_patch, params.points_per_patch,
+                                  device)
+            network = self._network(index, device)
+
+            def step(generator: torch.Generator, network: nn.Module = network,
+                     sampler: CropSampler = sampler) -> torch.Tensor:
+                crops = [sampler.crop(generator) for _ in range(params.patches_per_step)]
+                lr, positions, targets = (torch.stack(part) for part in zip(*crops, strict=True))
+                return functional.l1_loss(network(lr, positions), targets)
+
+            checkpoints = (None if context.checkpoint_dir is None
+                           else context.checkpoint_dir / contrast)
+            trainer = EpochTrainer(network, learning_rate=params.learning_rate,
+                                   halving_epochs=params.lr_halving_epochs, epochs=params.epochs,
+                                   steps=steps, seed=self.seed + index, device=device,
+                                   checkpoint_dir=checkpoints, fingerprint=fingerprint,
+                                   label=f"{self.name} {contrast}")
+            history[contrast] = trainer.run(step)
+            states[contrast] = {k: v.cpu() for k, v in network.state_dict().items()}
+        torch.save({"method": self.name, "params": asdict(params), "contrasts": contrasts,
+                    "states": states}, context.model_file)
+        parameters = sum(p.numel() for p in self._network(0, torch.device("cpu")).parameters())
+        return TrainResult(str(device), {
+            "epochs": params.epochs, "parameters_per_contrast": parameters,
+            "loss": {c: h["loss"] for c, h in history.items()},
+            "per_contrast": {c: {k: v for k, v in h.items() if k != "loss"}
+                             for c, h in history.items()}})
+
+    def predict(self, model_file: Path, lr: dict[str, LRImage], grid: Grid) -> FitResult:
+        params: ArSSRParams = self.params
+        device = select_device(params.device)
+        saved = torch.load(model_file, map_location="cpu", weights_only=True)
+        if saved.get("params") != asdict(params):
+            raise InputError(f"{model_file}: trained with other hyper-parameters than "
+                             f"methods.{self.name} now sets")
+        missing = sorted(set(lr) - set(saved["contrasts"]))
+        if missing:
+            raise InputError(f"{model_file}: has no model for contrast(s) {missing}")
+        images = {}
+        for contrast, image in lr.items():
+            network = self._network(0, device)
+            network.load_state_dict(saved["states"][contrast])
+            network.eval()
+            positions = torch.from_numpy(positions_in_lr(grid, image.affine)).to(device)
+            with torch.inference_mode():
+                volume = torch.from_numpy(np.ascontiguousarray(image.data, np.float32))
+                features = network.encoder(volume.to(device)[None, None])
+                values = [network.decode(features, chunk[None])[0]
+                          for chunk in positions.split(PREDICTION_CHUNK)]
+            images[contrast] = torch.cat(values).cpu().numpy().reshape(grid.shape)
+            logging.info("%s %s: predicted %d voxels", self.name, contrast, positions.shape[0])
+        return FitResult(images, str(device), {"model_file": str(model_file)})
+
+    def _network(self, index: int, device: torch.device) -> ArSSRNetwork:
+        """A freshly initialised network, seeded per contrast (index)."""
+        with torch.random.fork_rng(devices=[]):
+            torch.manual_seed(self.seed + index)
+            return ArSSRNetwork(self.params).to(device)

@@ -1,0 +1,35 @@
+"""The declaration of every method, in the order of the tables (McGinnis et al. 2023, Table 1,
+then the cohort-trained methods). Adding a method: its implementation module plus one entry here.
+
+Only light modules are imported here (hyper-parameter dataclasses, no PyTorch).
+"""
+
+from __future__ import annotations
+
+from isosr.methods.arssr.params import ArSSRParams
+from isosr.methods.base import NoParams
+from isosr.methods.inr.params import INRParams, SingleParams, SplitHeadParams
+from isosr.methods.registry import MethodSpec
+
+SPECS: tuple[MethodSpec, ...] = (
+    MethodSpec("nearest", kind="subject", gpu=False, env="envs/inr.yaml", params=NoParams,
+               implementation="isosr.methods.interpolation:NearestNeighbour",
+               summary="Nearest-neighbour interpolation: the floor any method must beat."),
+    MethodSpec("cubic", kind="subject", gpu=False, env="envs/inr.yaml", params=NoParams,
+               implementation="isosr.methods.interpolation:CubicSpline",
+               summary="Cubic B-spline interpolation of each LR image."),
+    MethodSpec("inr-single", kind="subject", gpu=True, env="envs/inr.yaml", params=SingleParams,
+               implementation="isosr.methods.inr.single:SingleContrastINR",
+               summary="One INR per contrast (McGinnis et al. 2023, Baseline 4)."),
+    MethodSpec("inr-vanilla", kind="subject", gpu=True, env="envs/inr.yaml", params=INRParams,
+               implementation="isosr.methods.inr.vanilla:VanillaINR",
+               summary="One multi-contrast INR, one output per contrast (ablation)."),
+    MethodSpec("inr-splithead", kind="subject", gpu=True, env="envs/inr.yaml",
+               params=SplitHeadParams,
+               implementation="isosr.methods.inr.splithead:SplitHeadINR",
+               summary="Shared trunk + one head per contrast (McGinnis et al. 2023, proposed)."),
+    MethodSpec("arssr", kind="cohort", gpu=True, env="envs/inr.yaml", params=ArSSRParams,
+               implementation="isosr.methods.arssr.method:ArSSR",
+               summary="ArSSR (Wu et al. 2023): CNN encoder + implicit MLP decoder, one model "
+                       "per contrast, trained on the training subjects."),
+)

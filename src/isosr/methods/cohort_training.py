@@ -1,0 +1,103 @@
+"""The training loop every cohort method shares: epochs of optimiser steps, each epoch
+checkpointed (weights, optimiser, scheduler, sampling generator, loss curve) and resumed after
+a kill, with progress (epoch, loss, ETA) in the log. A method supplies only its step."""
+
+from __future__ import annotations
+
+import hashlib
+import logging
+import time
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+import torch
+from torch import nn
+
+from isosr.methods.base import TrainingPair
+from isosr.methods.inr.checkpoint import fingerprint, load_checkpoint, save_checkpoint
+from isosr.methods.inr.training import deterministic
+
+
+def cohort_fingerprint(description: dict[str, Any], pairs: list[TrainingPair]) -> str:
+    """SHA-256 over the method description and every training subject's LR inputs, HR
+    targets and grid: a checkpoint of another training is never resumed."""
+    digest = hashlib.sha256()
+    for pair in pairs:
+        digest.update(fingerprint({**description, "subject": pair.subject}, pair.lr, pair.grid)
+                      .encode())
+        for contrast in sorted(pair.hr):
+            digest.update(pair.hr[contrast].tobytes())
+    return digest.hexdigest()
+
+
+class EpochTrainer:
+    """Runs ``epochs`` epochs of ``steps`` calls to ``step(generator) -> loss``.
+
+    The learning rate halves every ``halving_epochs`` epochs (ArSSR, Dual-ArbNet). Every epoch
+    ends with a checkpoint in ``checkpoint_dir`` (when set) holding everything the next epoch
+    depends on; a checkpoint with the same ``fingerprint`` found there is resumed.
+    """
+
+    def __init__(self, network: nn.Module, *, learning_rate: float, halving_epochs: int,
+                 epochs: int, steps: int, seed: int, device: torch.device,
+                 checkpoint_dir: Path | None, fingerprint: str, label: str) -> None:
+        self.network = network
+        self.optimizer = torch.optim.Adam(network.parameters(), lr=learning_rate)
+        self.scheduler = torch.optim.lr_scheduler.StepLR(self.optimizer, halving_epochs, 0.5)
+        self.generator = torch.Generator(device=device).manual_seed(seed)
+        self.epochs, self.steps, self.device = epochs, steps, device
+        self.checkpoint_dir, self.fingerprint, self.label = checkpoint_dir, fingerprint, label
+        self.losses: list[float] = []
+        self.epoch_seconds: list[float] = []
+        self.resumed_at = 0
+
+    def run(self, step: Callable[[torch.Generator], torch.Tensor]) -> dict[str, Any]:
+        """Train to the last epoch (resuming if possible); the history for train.json."""
+        self._resume()
+        with deterministic(self.device):
+            while len(self.losses) < self.epochs:
+                start = time.perf_counter()
+                total = torch.zeros((), device=self.device)
+                for _ in range(self.steps):
+                    loss = step(self.generator)
+                    self.optimizer.zero_grad(set_to_none=True)
+                    loss.backward()
+                    self.optimizer.step()
+                    total += loss.detach()
+                self.scheduler.step()
+                self.losses.append(float(total) / self.steps)
+                self.epoch_seconds.append(time.perf_counter() - start)
+                self._save()
+                done = len(self.losses)
+                recent = self.epoch_seconds[self.resumed_at:]
+                eta = (self.epochs - done) * sum(recent) / len(recent)
+                logging.info("%s epoch %d/%d: loss %.5g, %.1f s, ETA %.0f s", self.label, done,
+                             self.epochs, self.losses[-1], self.epoch_seconds[-1], eta)
+        return {"epochs": len(self.losses), "steps_per_epoch": self.steps,
+                "resumed_after_epoch": self.resumed_at, "loss": self.losses,
+                "epoch_seconds": self.epoch_seconds}
+
+    def _state(self) -> dict[str, Any]:
+        return {"fingerprint": self.fingerprint, "network": self.network.state_dict(),
+                "optimizer": self.optimizer.state_dict(),
+                "scheduler": self.scheduler.state_dict(),
+                "generator": self.generator.get_state(), "losses": self.losses,
+                "epoch_seconds": self.epoch_seconds}
+
+    def _save(self) -> None:
+        if self.checkpoint_dir is not None:
+            save_checkpoint(self.checkpoint_dir, self._state())
+
+    def _resume(self) -> None:
+        state = load_checkpoint(self.checkpoint_dir, self.fingerprint)
+        if state is None:
+            return
+        self.network.load_state_dict(state["network"])
+        self.optimizer.load_state_dict(state["optimizer"])
+        self.scheduler.load_state_dict(state["scheduler"])
+        self.generator.set_state(state["generator"])
+        self.losses, self.epoch_seconds = state["losses"], state["epoch_seconds"]
+        self.resumed_at = len(self.losses)
+        logging.info("%s: resumed from %s after epoch %d", self.label, self.checkpoint_dir,
+                     self.resumed_at)

@@ -1,0 +1,119 @@
+"""The one builder of every workflow path: rules, input functions and the plan all call it.
+
+Every argument is keyword-only and defaults to its Snakemake wildcard (``"{dataset}"``...), so
+``prediction()`` is a rule's output pattern and ``prediction(dataset="icbm152", scenario=...,
+method="cubic", s="01", contrast="T1w")`` one concrete file.
+"""
+
+from __future__ import annotations
+
+from isosr.data.layout import DATASETS_DIR
+
+RESULTS = "results"
+LOGS = "logs"
+
+
+def raw_scan(*, dataset: str = "{dataset}", s: str = "{s}", contrast: str = "{contrast}") -> str:
+    """A raw scan in our BIDS-like tree (what every fetch rule writes)."""
+    return f"{DATASETS_DIR}/{dataset}/sub-{s}/anat/sub-{s}_{contrast}.nii.gz"
+
+
+def preproc_dir(*, dataset: str = "{dataset}", s: str = "{s}") -> str:
+    return f"{RESULTS}/{dataset}/preproc/sub-{s}"
+
+
+def hr_image(*, dataset: str = "{dataset}", s: str = "{s}", contrast: str = "{contrast}",
+             suffix: str = ".nii.gz") -> str:
+    """A preprocessed HR ground truth (``suffix=".json"``: its sidecar)."""
+    return f"{preproc_dir(dataset=dataset, s=s)}/{contrast}{suffix}"
+
+
+def brain_mask(*, dataset: str = "{dataset}", s: str = "{s}", suffix: str = ".nii.gz") -> str:
+    """The subject's brain mask on the HR grid (it defines the grid of every prediction)."""
+    return f"{preproc_dir(dataset=dataset, s=s)}/brainmask{suffix}"
+
+
+def transform(*, dataset: str = "{dataset}", s: str = "{s}", name: str) -> str:
+    """A registration transform of preprocessing (``reference_to_template``...)."""
+    return f"{preproc_dir(dataset=dataset, s=s)}/xfm/{name}.mat"
+
+
+def lr_image(*, dataset: str = "{dataset}", scenario: str = "{scenario}", s: str = "{s}",
+             contrast: str = "{contrast}") -> str:
+    """A simulated LR acquisition."""
+    return f"{RESULTS}/{dataset}/lr/{scenario}/sub-{s}/{contrast}.nii.gz"
+
+
+def fit_dir(*, dataset: str = "{dataset}", scenario: str = "{scenario}",
+            method: str = "{method}", s: str = "{s}") -> str:
+    return f"{RESULTS}/{dataset}/sr/{scenario}/{method}/sub-{s}"
+
+
+def prediction(*, dataset: str = "{dataset}", scenario: str = "{scenario}",
+               method: str = "{method}", s: str = "{s}", contrast: str = "{contrast}") -> str:
+    """One super-resolved contrast of one subject."""
+    return f"{fit_dir(dataset=dataset, scenario=scenario, method=method, s=s)}/{contrast}.nii.gz"
+
+
+def fit_record(*, dataset: str = "{dataset}", scenario: str = "{scenario}",
+               method: str = "{method}", s: str = "{s}") -> str:
+    """fit.json: what one fit (or one prediction by a trained model) cost."""
+    return f"{fit_dir(dataset=dataset, scenario=scenario, method=method, s=s)}/fit.json"
+
+
+def fit_checkpoint(*, dataset: str = "{dataset}", scenario: str = "{scenario}",
+                   method: str = "{method}", s: str = "{s}") -> str:
+    """Per-epoch checkpoints of a fit: not a rule output, so a killed fit resumes."""
+    return f"{fit_dir(dataset=dataset, scenario=scenario, method=method, s=s)}/checkpoint"
+
+
+def model_dir(*, dataset: str = "{dataset}", scenario: str = "{scenario}",
+              method: str = "{method}") -> str:
+    return f"{RESULTS}/{dataset}/models/{scenario}/{method}"
+
+
+def model_file(*, dataset: str = "{dataset}", scenario: str = "{scenario}",
+               method: str = "{method}") -> str:
+    """The trained model of a cohort method for one scenario."""
+    return f"{model_dir(dataset=dataset, scenario=scenario, method=method)}/model.pt"
+
+
+def train_record(*, dataset: str = "{dataset}", scenario: str = "{scenario}",
+                 method: str = "{method}") -> str:
+    """train.json: what training a cohort method cost, and on which subjects."""
+    return f"{model_dir(dataset=dataset, scenario=scenario, method=method)}/train.json"
+
+
+def train_checkpoint(*, dataset: str = "{dataset}", scenario: str = "{scenario}",
+                     method: str = "{method}") -> str:
+    """Per-epoch checkpoints of a training: not a rule output, so a killed training resumes."""
+    return f"{model_dir(dataset=dataset, scenario=scenario, method=method)}/checkpoint"
+
+
+def truth_labels(*, dataset: str = "{dataset}", s: str = "{s}", contrast: str = "{contrast}",
+                 suffix: str = ".nii.gz") -> str:
+    """Tissue labels of the HR ground truth (``suffix=".json"``: its sidecar)."""
+    return f"{RESULTS}/{dataset}/seg/sub-{s}/{contrast}_dseg{suffix}"
+
+
+def prediction_labels(*, dataset: str = "{dataset}", scenario: str = "{scenario}",
+                      method: str = "{method}", s: str = "{s}", contrast: str = "{contrast}",
+                      suffix: str = ".nii.gz") -> str:
+    """Tissue labels of one prediction (``suffix=".json"``: its sidecar)."""
+    return f"{RESULTS}/{dataset}/seg/{scenario}/{method}/sub-{s}/{contrast}_dseg{suffix}"
+
+
+def metrics(*, dataset: str = "{dataset}", scenario: str = "{scenario}",
+            method: str = "{method}", s: str = "{s}") -> str:
+    """The long metrics TSV of one method on one subject."""
+    return f"{RESULTS}/{dataset}/metrics/{scenario}/{method}/sub-{s}.tsv"
+
+
+def table(*, kind_suffix: str, extension: str, dataset: str = "{dataset}",
+          scenario: str = "{scenario}") -> str:
+    return f"{RESULTS}/tables/{dataset}_{scenario}{kind_suffix}.{extension}"
+
+
+def figure(*, kind: str, extension: str, dataset: str = "{dataset}",
+           scenario: str = "{scenario}") -> str:
+    return f"{RESULTS}/figures/{dataset}_{scenario}_{kind}.{extension}"

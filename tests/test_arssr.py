@@ -1,0 +1,168 @@
+"""ArSSR on the cohort contract: geometry, training on held-out data, kill-and-resume."""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import numpy as np
+import pytest
+import torch
+from test_inr import one_torch_thread  # noqa: F401 (autouse fixture)
+
+from isosr.data.embedded import template_maps
+from isosr.fit import run_fit, run_train
+from isosr.io import Grid, LRImage, load_nifti, save_nifti, voxel_to_world
+from isosr.methods import create_method
+from isosr.methods.arssr.method import ArSSRNetwork, positions_in_lr
+from isosr.methods.arssr.params import ArSSRParams
+from isosr.methods.base import TrainingContext, TrainingPair
+from isosr.metrics import psnr
+from isosr.simulate import Acquisition, simulate_lr
+
+TINY = {"encoder_blocks": 1, "encoder_layers": 2, "encoder_width": 8, "feature_size": 16,
+        "decoder_width": 32, "lr_patch": 8, "points_per_patch": 512, "patches_per_step": 4,
+        "steps_per_epoch": 10, "epochs": 10, "learning_rate": 2e-3, "lr_halving_epochs": 5,
+        "device": "cpu"}
+# enough budget (400 steps, ~25 s on one core) to learn more than interpolation on 4 blocks
+LEARNING = {**TINY, "encoder_width": 16, "feature_size": 32, "decoder_width": 64, "epochs": 40,
+            "lr_halving_epochs": 20}
+ACQUISITION = Acquisition("axial", 4.0, "slice-profile")
+
+
+def cohort(size: int = 24) -> list[tuple[str, np.ndarray, Grid]]:
+    """Five 48 mm blocks of ICBM152's T1w at 2 mm, from different places of the brain."""
+    maps, affine = template_maps(2.0)
+    centre = np.asarray(maps["T1w"].shape) // 2 - size // 2
+    subjects = []
+    for n, shift in enumerate([(0, 0, 0), (-8, 6, 4), (8, -6, -4), (6, 8, -6), (-6, -8, 6)]):
+        corner = centre + np.asarray(shift)
+        box = tuple(slice(c, c + size) for c in corner)
+        block_affine = affine.copy()
+        block_affine[:3, 3] += affine[:3, :3] @ corner.astype(np.float64)
+        t1w = maps["T1w"][box]
+        mask = t1w > 0.02
+        t1w = np.clip(t1w / np.percentile(t1w[mask], 99.5), 0, 1).astype(np.float32)
+        subjects.append((f"{n:02d}", t1w, Grid(mask.shape, block_affine, mask)))
+    return subjects
+
+
+def pair(subject: str, hr: np.ndarray, grid: Grid) -> TrainingPair:
+    data, affine = simulate_lr(hr, grid.affine, ACQUISITION)
+    return TrainingPair(subject, {"T1w": hr}, grid, {"T1w": LRImage(data, affine, "axial", 4.0)})
+
+
+def test_hr_voxel_centres_map_to_the_lr_index_of_the_same_world_point():
+    _, hr, grid = cohort()[1]
+    lr = pair("x", hr, grid).lr["T1w"]
+    voxels = np.array([[0, 0, 0], [3, 5, 7], [23, 23, 23]])
+    positions = positions_in_lr(grid, lr.affine, voxels)
+    np.testing.assert_allclose(voxel_to_world(lr.affine, positions),
+                               voxel_to_world(grid.affine, voxels), atol=1e-4)
+    # 2 mm HR, 4 mm slices: through-plane positions advance by half an LR voxel per HR voxel
+    np.testing.assert_allclose(np.diff(positions_in_lr(grid, lr.affine, voxels[:1] + [[0, 0, 0],
+                                                                                       [0, 0, 1]]
+                                                       )[:, 2]), 0.5, atol=1e-6)
+
+
+def test_paper_profile_builds_the_papers_network():
+    network = ArSSRNetwork(ArSSRParams())
+    assert len(network.encoder.blocks) == 8
+    assert all(len(b.layers) == 3 for b in network.encoder.blocks)
+    assert network.encoder.output.out_channels == 128
+    linears = [m for m in network.decoder.modules() if isinstance(m, torch.nn.Linear)]
+    assert [(m.in_features, m.out_features) for m in linears] == [
+        (131, 256), (256, 256), (256, 256), (256, 131),
+        (131, 256), (256, 256), (256, 256), (256, 1)]
+
+
+def test_trained_arssr_beats_interpolation_on_a_held_out_subject(tmp_path):
+    subjects = cohort()
+    pairs = [pair(*s) for s in subjects[1:]]
+    method = create_method("arssr", LEARNING, seed=0)
+    trained = method.train(pairs, TrainingContext(tmp_path / "model.pt"))
+    loss = trained.history["loss"]["T1w"]
+    assert len(loss) == 40 and np.mean(loss[-5:]) < 0.2 * np.mean(loss[:5])
+    _, hr, grid = subjects[0]  # never seen in training
+    lr = pair("00", hr, grid).lr
+    arssr = method.predict(tmp_path / "model.pt", lr, grid).images["T1w"]
+    nearest = create_method("nearest").fit_predict(lr, grid).images["T1w"]
+    cubic = create_method("cubic").fit_predict(lr, grid).images["T1w"]
+    scores = {name: psnr(image, hr, grid.mask) for name, image in
+              {"arssr": arssr, "nearest": nearest, "cubic": cubic}.items()}
+    assert scores["arssr"] > scores["nearest"] + 1.0, scores
+    assert scores["arssr"] > scores["cubic"] + 0.5, scores  # measured: 31.3 vs 29.5 dB
+
+
+def write_cohort(folder: Path) -> tuple[dict, dict]:
+    """Training subjects as files (run_train's ``subjects``), and one test subject's files."""
+    files = {}
+    for subject, hr, grid in cohort():
+        lr = pair(subject, hr, grid).lr["T1w"]
+        base = folder / subject
+        save_nifti(base / "hr.nii.gz", hr, grid.affine)
+        save_nifti(base / "lr.nii.gz", lr.data, lr.affine)
+        save_nifti(base / "mask.nii.gz", grid.mask.astype(np.uint8), grid.affine, dtype=np.uint8)
+        files[subject] = {"hr": {"T1w": base / "hr.nii.gz"}, "lr": {"T1w": base / "lr.nii.gz"},
+                          "mask": base / "mask.nii.gz"}
+    test = files.pop("00")
+    return files, test
+
+
+def train_arguments(folder: Path, subjects: dict) -> dict:
+    return {"method": "arssr", "params": TINY, "subjects": subjects,
+            "acquisitions": {"T1w": {"view": "axial", "thickness": 4.0}},
+            "model_file": folder / "model.pt", "train_json": folder / "train.json",
+            "threads": 1, "checkpoint_dir": folder / "checkpoint"}
+
+
+def test_killed_training_resumes_and_ends_as_an_uninterrupted_one(tmp_path):
+    subjects, test = write_cohort(tmp_path / "data")
+    killed, reference = tmp_path / "killed", tmp_path / "reference"
+    arguments = {k: (str(v) if isinstance(v, Path) else v)
+                 for k, v in train_arguments(killed, subjects).items()}
+    script = ("import json, sys; from isosr.fit import run_train; "
+              "run_train(**json.loads(sys.argv[1]))")
+    process = subprocess.Popen([sys.executable, "-c", script, json.dumps(arguments, default=str)],
+                               env={**os.environ})
+    state = killed / "checkpoint" / "T1w" / "state.pt"
+    deadline = time.monotonic() + 300
+    while not state.exists() and process.poll() is None and time.monotonic() < deadline:
+        time.sleep(0.01)
+    process.send_signal(signal.SIGKILL)
+    process.wait()
+    assert process.returncode == -signal.SIGKILL, "training ended before it could be killed"
+    assert not (killed / "train.json").exists()
+
+    resumed = run_train(**train_arguments(killed, subjects))
+    uninterrupted = run_train(**train_arguments(reference, subjects))
+    assert 1 <= resumed["per_contrast"]["T1w"]["resumed_after_epoch"] < 10
+    assert resumed["loss"] == uninterrupted["loss"]
+    assert resumed["training_subjects"] == ["01", "02", "03", "04"]
+    assert not (killed / "checkpoint").exists()
+    # predictions of a test subject through the fit stage, from either model: identical
+    outputs = {}
+    for run in (killed, reference):
+        record = run_fit(method="arssr", params=TINY, lr_paths=test["lr"],
+                         acquisitions={"T1w": {"view": "axial", "thickness": 4.0}},
+                         mask_path=test["mask"], output_paths={"T1w": run / "sr.nii.gz"},
+                         fit_json=run / "fit.json", model_file=run / "model.pt", threads=1)
+        assert record["model_file"] == str(run / "model.pt") and record["wall_seconds"] > 0
+        outputs[run] = load_nifti(run / "sr.nii.gz")
+    np.testing.assert_array_equal(outputs[killed][0], outputs[reference][0])
+    np.testing.assert_array_equal(outputs[killed][1], load_nifti(test["mask"])[1])
+
+
+def test_a_model_trained_with_other_hyper_parameters_is_refused(tmp_path):
+    subjects, test = write_cohort(tmp_path / "data")
+    run_train(**{**train_arguments(tmp_path, subjects), "params": {**TINY, "epochs": 1}})
+    with pytest.raises(ValueError, match="model.pt: trained with other hyper-parameters"):
+        run_fit(method="arssr", params=TINY, lr_paths=test["lr"],
+                acquisitions={"T1w": {"view": "axial", "thickness": 4.0}}, mask_path=test["mask"],
+                output_paths={"T1w": tmp_path / "sr.nii.gz"}, fit_json=tmp_path / "fit.json",
+                model_file=tmp_path / "model.pt")
