@@ -5,12 +5,12 @@ import subprocess
 import sys
 
 import pandas as pd
-from conftest import REPO
+from conftest import REPO, run_snakemake
 
 
 def test_tiny_run_writes_finite_tables_where_cubic_beats_nearest(tiny_run):
     table = pd.read_csv(tiny_run / "results/tables/tiny_T1w-ax8-FLAIR-cor8.csv")
-    assert set(table["method"]) == {"cubic", "nearest"}
+    assert set(table["method"]) == {"cubic", "nearest", "arssr"}
     table = table[table["metric"] != "LPIPS"]  # n/a here: no AlexNet weights offline
     assert (table["n"] == 2).all()
     assert table["mean"].map(math.isfinite).all()
@@ -21,6 +21,40 @@ def test_tiny_run_writes_finite_tables_where_cubic_beats_nearest(tiny_run):
     assert psnr["cubic"].between(20, 45).all(), psnr
     markdown = (tiny_run / "results/tables/tiny_T1w-ax8-FLAIR-cor8.md").read_text()
     assert "not patient data" in markdown and "| cubic |" in markdown
+    assert "| arssr |" in markdown and "2 test subjects" in markdown
+
+
+def test_tiny_run_trains_the_cohort_method_once_on_the_training_subject_only(tiny_run):
+    import json
+
+    train = json.loads((tiny_run / "results/tiny/models/T1w-ax8-FLAIR-cor8/arssr/train.json")
+                       .read_text())
+    assert train["training_subjects"] == ["03"] and train["epochs"] == 2
+    assert set(train["loss"]) == {"T1w", "FLAIR"} and train["wall_seconds"] > 0
+    assert not (tiny_run / "results/tiny/sr/T1w-ax8-FLAIR-cor8/cubic/sub-03").exists()
+    cost = (tiny_run / "results/tables/tiny_T1w-ax8-FLAIR-cor8_cost.md").read_text()
+    assert "arssr" in cost
+
+
+def test_training_job_reads_no_test_subjects_ground_truth(tmp_path, tiny_config):
+    result = run_snakemake(tmp_path, tiny_config, "--dry-run", "--cores", "1")
+    assert result.returncode == 0, result.stdout + result.stderr
+    lines = (result.stdout + result.stderr).splitlines()
+    start = lines.index("rule train:")
+    inputs = next(line for line in lines[start:] if line.strip().startswith("input:"))
+    assert "preproc/sub-03/T1w.nii.gz" in inputs and "lr/T1w-ax8-FLAIR-cor8/sub-03" in inputs
+    assert "sub-01" not in inputs and "sub-02" not in inputs
+
+
+def test_building_the_dag_imports_no_torch(tmp_path, tiny_config):
+    probe = ("import atexit, sys; atexit.register(lambda: print('torch' in sys.modules)); "
+             "from snakemake.cli import main; sys.argv[0] = 'snakemake'; main()")
+    result = subprocess.run(
+        [sys.executable, "-c", probe, "--snakefile", str(REPO / "Snakefile"), "--directory",
+         str(tmp_path), "--configfile", str(tiny_config), "--dry-run", "--quiet", "rules"],
+        capture_output=True, text=True, timeout=300)
+    assert result.returncode == 0, result.stdout + result.stderr
+    assert result.stdout.strip().splitlines()[-1] == "False", result.stdout
 
 
 def test_tiny_run_records_preprocessing_and_fit_costs(tiny_run):

@@ -38,8 +38,10 @@ from isosr.segment import STRUCTURES, TISSUES
 METRIC_COLUMNS = ["dataset", "scenario", "method", "subject", "contrast", "metric", "value"]
 REGION_METRICS = ("Dice", "AVD")  # metric families with a region: 'Dice_GM', 'AVD_brain-stem'
 HIGHER_IS_BETTER = {"PSNR": True, "SSIM": True, "LPIPS": False, "eps_MI": False, "Dice": True,
-                    "AVD": False, "fit_seconds": False, "peak_memory_mb": False}
+                    "AVD": False, "fit_seconds": False, "peak_memory_mb": False,
+                    "train_seconds": False, "train_peak_memory_mb": False}
 QUALITY_METRICS = ("PSNR", "SSIM", "LPIPS")
+TRAINING = "train"  # pseudo-subject of a cohort method's training cost
 MIN_SUBJECTS_FOR_TEST = 5
 CONTRAST_ORDER = ("T1w", "T2w", "FLAIR", "PDw")  # column order (McGinnis et al. put T1w first)
 COST = "all"  # contrast value of the cost rows (fit.json is per method and subject)
@@ -109,21 +111,24 @@ def read_metrics(paths: Iterable[str | Path]) -> pd.DataFrame:
     return pd.concat(frames, ignore_index=True)[METRIC_COLUMNS]
 
 
-def read_fit_records(paths: Iterable[str | Path], dataset: str, scenario: str
-                     ) -> tuple[pd.DataFrame, dict[str, str]]:
-    """Fit cost of every fit.json as metric rows (contrast 'all'), and the devices per method.
+def read_fit_records(paths: Iterable[str | Path], dataset: str, scenario: str,
+                     train_paths: Iterable[str | Path] = ()) -> tuple[pd.DataFrame, dict[str, str]]:
+    """Fit cost of every fit.json, and training cost of every train.json (cohort methods), as
+    metric rows (contrast 'all'), and the devices per method.
 
-    The subject is read from the ``sub-<label>`` folder that holds each fit.json.
+    The subject is read from the ``sub-<label>`` folder that holds each fit.json; a training's
+    rows belong to the pseudo-subject 'train', so only the training columns average them.
     """
     rows, devices = [], {}
-    for path in paths:
+    for path, prefix in [*((p, "fit") for p in paths), *((p, "train") for p in train_paths)]:
         record = json.loads(Path(path).read_text())
-        subject = Path(path).parent.name.removeprefix("sub-")
+        subject = TRAINING if prefix == "train" else Path(path).parent.name.removeprefix("sub-")
         method = record["method"]
         devices.setdefault(method, set()).add(record["device"])
         rows += [(dataset, scenario, method, subject, COST, metric, float(record[key]))
-                 for metric, key in (("fit_seconds", "wall_seconds"),
-                                     ("peak_memory_mb", "peak_memory_mb"))]
+                 for metric, key in ((f"{prefix}_seconds", "wall_seconds"),
+                                     ("peak_memory_mb" if prefix == "fit"
+                                      else "train_peak_memory_mb", "peak_memory_mb"))]
     frame = pd.DataFrame(rows, columns=METRIC_COLUMNS)
     return frame, {method: ", ".join(sorted(names)) for method, names in devices.items()}
 
@@ -179,10 +184,16 @@ def dice_columns(metrics: pd.DataFrame) -> list[Column]:
     return columns
 
 
-def cost_columns() -> list[Column]:
+def cost_columns(metrics: pd.DataFrame) -> list[Column]:
+    """Fit time and memory per subject; training time and memory where a method trained."""
+    training = [Column("", "training (s)", "training (s)", "training (s)", COST,
+                       "train_seconds", 1),
+                Column("", "training peak memory (MB)", "training peak memory (MB)",
+                       "training peak memory (MB)", COST, "train_peak_memory_mb", 0)]
     return [Column("", "fit time (s)", "fit time (s)", "fit time (s)", COST, "fit_seconds", 1),
             Column("", "peak memory (MB)", "peak memory (MB)", "peak memory (MB)", COST,
                    "peak_memory_mb", 0),
+            *(training if (metrics["metric"] == "train_seconds").any() else []),
             Column("", "device", "device", "device", COST, "device", text=True)]
 
 
@@ -237,7 +248,7 @@ def build_table(name: str, caption: str, metrics: pd.DataFrame, columns: list[Co
                 float(finite.std(ddof=1)) if finite.size > 1 else float("nan"),
                 int(finite.size), p_value)
         _rank(cells, index, column, present)
-    subjects = metrics["subject"].nunique()
+    subjects = metrics.loc[metrics["subject"] != TRAINING, "subject"].nunique()
     footnotes = [f"Mean ± std over {subjects} subjects; best in bold, second underlined."]
     if reference is not None:
         footnotes.append(
@@ -448,14 +459,15 @@ def _latex_escape(text: str) -> str:
 def write_benchmark_tables(metric_paths: Iterable[str | Path], fit_paths: Iterable[str | Path],
                            dataset: str, scenario: str, methods: list[str], reference: str,
                            caption: str, segmentation_backend: str, lpips_missing: str | None,
-                           outputs: dict[str, dict[str, str | Path]]) -> dict[str, Table]:
+                           outputs: dict[str, dict[str, str | Path]],
+                           train_paths: Iterable[str | Path] = ()) -> dict[str, Table]:
     """The quality, Dice and cost tables of one dataset x scenario, each in four formats.
 
     ``outputs`` maps 'quality', 'dice' and 'cost' to the keyword paths of ``write_table``;
     ``lpips_missing`` is why LPIPS weights are missing (the footnote of its n/a cells), if so.
     """
     metrics = read_metrics(metric_paths)
-    records, devices = read_fit_records(fit_paths, dataset, scenario)
+    records, devices = read_fit_records(fit_paths, dataset, scenario, train_paths)
     segmented = ", ".join(ordered_contrasts(
         metrics.loc[metrics["metric"].map(lambda m: region_metric(m)[1] is not None),
                     "contrast"]))
@@ -470,7 +482,8 @@ def write_benchmark_tables(metric_paths: Iterable[str | Path], fit_paths: Iterab
             methods, reference),
         "cost": build_table(
             f"{name}-cost", f"{caption} Cost of each fit: wall time, peak memory (RSS on the CPU, "
-            "CUDA allocator peak on a GPU) and device.", records, cost_columns(), methods, None,
+            "CUDA allocator peak on a GPU) and device; a cohort method's training once, on the "
+            "training subjects.", records, cost_columns(records), methods, None,
             text_cells={"device": devices}),
     }
     for key, table in tables.items():

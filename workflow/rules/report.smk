@@ -9,6 +9,10 @@ rule tables:
     input:
         metrics=per_subject(paths.metrics),
         fits=per_subject(paths.fit_record),
+        trainings=lambda w: [
+            paths.train_record(dataset=w.dataset, scenario=w.scenario, method=m)
+            for m in PLAN.cohort_methods
+        ],
     output:
         **{f"{k}_{ext}": table_path(k, ext) for k in TABLES for ext in ("csv", "md", "tex")},
         quality_html=report_item("table: quality", table_path("quality", "html"), "quality_table"),

@@ -1,5 +1,5 @@
 # Input functions and paths of the segment, evaluate and report stages (no rules here).
-from isosr.lpips import find_weights
+from isosr.lpips_weights import find_weights
 
 # LPIPS weights, resolved once (a configured path that does not exist stops the run here). Their
 # paths are params of evaluate, so finding the weights later re-runs it; tables say what is missing.

@@ -3,7 +3,7 @@
 from pathlib import Path
 
 from isosr.evaluate import evaluate_subject
-from isosr.lpips import LpipsWeights
+from isosr.lpips_weights import LpipsWeights
 from isosr.workflow import run_logged
 
 

@@ -11,7 +11,7 @@ def main() -> None:
                for kind in ("quality", "dice", "cost")}
     write_benchmark_tables(snakemake.input.metrics, snakemake.input.fits, w.dataset, w.scenario,
                            p.methods, p.reference, p.caption, p.segmentation_backend,
-                           p.lpips_missing, outputs)
+                           p.lpips_missing, outputs, train_paths=snakemake.input.trainings)
 
 
 run_logged(snakemake.log[0], main)
