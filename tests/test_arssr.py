@@ -166,3 +166,41 @@ def test_a_model_trained_with_other_hyper_parameters_is_refused(tmp_path):
                 acquisitions={"T1w": {"view": "axial", "thickness": 4.0}}, mask_path=test["mask"],
                 output_paths={"T1w": tmp_path / "sr.nii.gz"}, fit_json=tmp_path / "fit.json",
                 model_file=tmp_path / "model.pt")
+
+
+def test_a_published_model_is_fetched_verified_and_predicts_like_the_trained_one(tmp_path):
+    """`methods.arssr.pretrained` replaces training by a verified download (real HTTP server)."""
+    import hashlib
+
+    import yaml
+    from conftest import run_snakemake
+    from http_server import Site, serve
+
+    subjects, _ = write_cohort(tmp_path / "data")
+    trained = tmp_path / "trained"
+    run_train(**{**train_arguments(trained, subjects), "params": {**TINY, "epochs": 1}})
+    body = (trained / "model.pt").read_bytes()
+    config = yaml.safe_load((Path(__file__).parent / "configs" / "tiny.yaml").read_text())
+    with serve(Site(files={"arssr.pt": body})) as site:
+        for name, digest in (("good", hashlib.sha256(body).hexdigest()), ("bad", "0" * 64)):
+            published = {"url": site.url("arssr.pt"), "sha256": digest}
+            config["methods"]["arssr"] = {**TINY, "epochs": 1, "pretrained": published}
+            del config["datasets"]["tiny"]["split"]  # nothing to train: no split needed
+            configfile = tmp_path / f"{name}.yaml"
+            configfile.write_text(yaml.safe_dump(config))
+            workdir = tmp_path / name
+            model = "results/tiny/models/T1w-ax8-FLAIR-cor8/arssr/model.pt"
+            result = run_snakemake(workdir, configfile, "--cores", "1", model, timeout=300)
+            config["datasets"]["tiny"]["split"] = {"train": ["03"]}
+            if name == "good":
+                assert result.returncode == 0, result.stdout + result.stderr
+                assert (workdir / model).read_bytes() == body
+                assert not (workdir / "results/tiny/preproc").exists()  # no training ran
+            else:
+                assert result.returncode != 0
+                assert "arssr.pt" in result.stdout + result.stderr
+                assert not (workdir / model).exists()
+    np.testing.assert_array_equal(*(
+        create_method("arssr", {**TINY, "epochs": 1}).predict(
+            path, pair("00", *cohort()[0][1:]).lr, cohort()[0][2]).images["T1w"]
+        for path in (trained / "model.pt", tmp_path / "good" / model)))

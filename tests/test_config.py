@@ -37,7 +37,6 @@ def test_default_config_validates_and_gets_schema_defaults(config):
     (lambda c: c["datasets"]["icbm152"].update(skulstrip="none"), "skulstrip"),
     (lambda c: c["scenarios"]["T1w-ax4-T2w-cor4"]["contrasts"]["T1w"].update(view="axail"),
      "axail"),
-    (lambda c: c["methods"].update(bicubic={}), "bicubic"),
     (lambda c: c["datasets"]["icbm152"]["contrasts"].append("DWI"), "DWI"),
 ])
 def test_schema_rejects_typos_naming_them(config, edit, message):
@@ -50,6 +49,59 @@ def test_plan_rejects_a_scenario_whose_contrast_the_dataset_lacks(config):
     config["datasets"]["icbm152"]["contrasts"] = ["T1w", "T2w"]
     with pytest.raises(ConfigError, match=r"T1w-ax4-FLAIR-cor4 needs contrast\(s\) \['FLAIR'\]"):
         Plan(validated(config))
+
+
+@pytest.mark.parametrize("methods, message", [
+    ({"bicubic": {}}, r"methods.bicubic: unknown method"),
+    ({"inr-splithead": {"hiden_width": 8}}, r"methods.inr-splithead: no hyper-parameter\(s\) "
+                                            r"hiden_width; allowed: .*hidden_width"),
+    ({"inr-vanilla": {"epochs": 0}}, r"methods.inr-vanilla.epochs: expected an integer >= 1"),
+    ({"arssr": {"encoder": "unet"}}, r"methods.arssr.encoder: 'unet' is not one of"),
+])
+def test_plan_validates_methods_through_their_dataclass_naming_the_key(config, methods,
+                                                                        message):
+    config["methods"].update(methods)
+    config["datasets"]["icbm152"]["split"] = {"train": ["03"]}
+    with pytest.raises(ConfigError, match=message):
+        Plan(validated(config))
+
+
+def test_split_lists_and_fraction_give_disjoint_train_and_test_subjects(config):
+    dataset = config["datasets"]["icbm152"]
+    dataset["embedded"]["subjects"] = 10
+    plan = Plan(validated(config))
+    assert plan.train_subjects("icbm152") == [] and len(plan.test_subjects("icbm152")) == 10
+    dataset["split"] = {"test": ["01", "02"]}
+    plan = Plan(validated(config))
+    assert plan.test_subjects("icbm152") == ["01", "02"]
+    assert plan.train_subjects("icbm152") == [f"{n:02d}" for n in range(3, 11)]
+    dataset["split"] = {"train_fraction": 0.3, "seed": 4}
+    plan = Plan(validated(config))
+    train, test = plan.train_subjects("icbm152"), plan.test_subjects("icbm152")
+    assert len(train) == 3 and len(test) == 7 and not set(train) & set(test)
+    assert train == Plan(validated(config)).train_subjects("icbm152")  # seeded
+    dataset["split"]["seed"] = 5
+    assert Plan(validated(config)).train_subjects("icbm152") != train
+
+
+@pytest.mark.parametrize("split, message", [
+    ({"train": ["01"], "test": ["01", "02"]}, r"split: \['01'\] are both training and test"),
+    ({"train": ["01", "02", "03"]}, r"split: needs at least one training and one test subject"),
+    ({"test": ["07"]}, r"split.test: \['07'\] are not subjects of dataset 'icbm152'"),
+    (None, r"datasets.icbm152.split: cohort method\(s\) \['arssr'\] need training subjects"),
+])
+def test_plan_rejects_a_bad_split_naming_the_key(config, split, message):
+    config["methods"]["arssr"] = {"profile": "cpu"}
+    if split is not None:
+        config["datasets"]["icbm152"]["split"] = split
+    with pytest.raises(ConfigError, match=message):
+        Plan(validated(config))
+
+
+def test_schema_rejects_a_fraction_beside_explicit_lists(config):
+    config["datasets"]["icbm152"]["split"] = {"train_fraction": 0.5, "test": ["01"]}
+    with pytest.raises(Exception, match="split"):
+        validated(config)
 
 
 def test_plan_rejects_a_reference_method_that_is_not_run(config):

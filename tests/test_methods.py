@@ -31,3 +31,27 @@ def test_cubic_is_exact_on_smooth_data_where_nearest_is_not():
     nearest_error = np.abs(nearest[3, 3, inner] - truth[3, 3, inner]).max()
     assert cubic_error < 0.01
     assert nearest_error > 0.2
+
+
+def test_readme_parameter_tables_are_generated_from_the_dataclasses():
+    from conftest import REPO
+
+    from isosr.methods.docs import BLOCK, render
+
+    readme = (REPO / "README.md").read_text()
+    assert {m.group("method") for m in BLOCK.finditer(readme)} >= {"inr-splithead", "arssr"}
+    assert render(readme) == readme, "run: python -m isosr.methods.docs README.md"
+
+
+def test_every_declared_method_loads_as_its_kind_with_an_existing_env():
+    from conftest import REPO
+
+    from isosr.methods import method_names, method_spec
+    from isosr.methods.base import CohortMethod, SubjectMethod
+
+    for name in method_names():
+        spec = method_spec(name)
+        cls = spec.load()
+        assert issubclass(cls, SubjectMethod if spec.kind == "subject" else CohortMethod), name
+        assert (REPO / spec.env).is_file(), spec.env
+        spec.make_params({})  # the paper defaults are valid

@@ -197,7 +197,7 @@ def test_cost_table_reads_fit_records(tmp_path):
             paths.append(path)
     records, devices = read_fit_records(paths, "d", "s")
     assert devices == {"cubic": "cpu", "inr": "cuda:0"}
-    table = build_table("d-s-cost", "Cost", records, cost_columns(), ["cubic", "inr"], None,
+    table = build_table("d-s-cost", "Cost", records, cost_columns(records), ["cubic", "inr"], None,
                         text_cells={"device": devices})
     assert to_markdown(table).splitlines()[2:6] == [
         "| Method | fit time (s) ↓ | peak memory (MB) ↓ | device |",
@@ -206,6 +206,28 @@ def test_cost_table_reads_fit_records(tmp_path):
         "| inr | 100.0 ± 1.4 | 1000 ± 1414 | cuda:0 |",
     ]
     assert "Wilcoxon" not in to_markdown(table) and "p-values" not in to_markdown(table)
+
+
+def test_cost_table_shows_a_cohort_methods_training_once_beside_its_fits(tmp_path):
+    paths = []
+    for subject, seconds in zip(SUBJECTS[:2], (2.0, 4.0), strict=True):
+        path = tmp_path / "arssr" / f"sub-{subject}" / "fit.json"
+        path.parent.mkdir(parents=True)
+        path.write_text(json.dumps({"method": "arssr", "device": "cpu", "wall_seconds": seconds,
+                                    "peak_memory_mb": 500.0}))
+        paths.append(path)
+    train = tmp_path / "train.json"
+    train.write_text(json.dumps({"method": "arssr", "device": "cuda:0", "wall_seconds": 3600.0,
+                                 "peak_memory_mb": 8000.0}))
+    records, devices = read_fit_records(paths, "d", "s", train_paths=[train])
+    assert devices == {"arssr": "cpu, cuda:0"}
+    table = build_table("d-s-cost", "Cost", records, cost_columns(records), ["arssr"], None,
+                        text_cells={"device": devices})
+    lines = to_markdown(table).splitlines()
+    assert lines[2] == ("| Method | fit time (s) ↓ | peak memory (MB) ↓ | training (s) ↓ | "
+                        "training peak memory (MB) ↓ | device |")
+    assert lines[4] == "| arssr | 3.0 ± 1.4 | 500 ± 0 | 3600.0 | 8000 | cpu, cuda:0 |"
+    assert "over 2 subjects" in to_markdown(table)
 
 
 def test_html_table_spans_groups_and_marks_the_best():

@@ -6,6 +6,7 @@ that uses a contrast a dataset lacks, an unregistered method, a reference method
 
 from __future__ import annotations
 
+import re
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -29,6 +30,9 @@ from isosr.data.sources import (
 from isosr.data.templates import DOWNLOADED_TEMPLATES, downloaded_template
 from isosr.io import InputError
 from isosr.methods import method_names, method_spec
+
+PRETRAINED = "pretrained"
+SHA256 = re.compile(r"[0-9a-f]{64}")
 
 
 class ConfigError(ValueError):
@@ -79,7 +83,14 @@ class Plan:
         return dict(self.config["scenarios"][scenario]["contrasts"][contrast])
 
     def method_params(self, method: str) -> dict[str, Any]:
-        return dict(self.config["methods"][method] or {})
+        """The hyper-parameters of ``method`` (without ``pretrained``, which is not one)."""
+        values = dict(self.config["methods"][method] or {})
+        values.pop(PRETRAINED, None)
+        return values
+
+    def pretrained(self, method: str) -> dict[str, str] | None:
+        """``{url, sha256}`` of the published model a cohort method uses instead of training."""
+        return (self.config["methods"][method] or {}).get(PRETRAINED)
 
     def method_kind(self, method: str) -> str:
         return method_spec(method).kind
@@ -87,6 +98,15 @@ class Plan:
     @property
     def cohort_methods(self) -> list[str]:
         return [m for m in self.methods if self.method_kind(m) == "cohort"]
+
+    @property
+    def trained_methods(self) -> list[str]:
+        """Cohort methods trained here (the others fetch their published model)."""
+        return [m for m in self.cohort_methods if self.pretrained(m) is None]
+
+    @property
+    def pretrained_methods(self) -> list[str]:
+        return [m for m in self.cohort_methods if self.pretrained(m) is not None]
 
     def split(self, dataset: str) -> tuple[list[str], list[str]]:
         """(training, test) subjects of ``dataset`` from ``datasets.<d>.split``: explicit
@@ -96,8 +116,8 @@ class Plan:
         spec = self.dataset(dataset).get("split")
         key = f"datasets.{dataset}.split"
         if not spec:
-            if self.cohort_methods:
-                raise ConfigError(f"{key}: cohort method(s) {self.cohort_methods} need training "
+            if self.trained_methods:
+                raise ConfigError(f"{key}: cohort method(s) {self.trained_methods} need training "
                                   f"subjects; set train/test lists or a train_fraction")
             return [], subjects
         if "train_fraction" in spec:
@@ -226,6 +246,18 @@ class Plan:
             raise ConfigError(f"figures.error_method: {error_method!r} is not listed under "
                               f"methods ({self.methods})")
 
+    def _check_pretrained(self, method: str) -> None:
+        published = self.pretrained(method)
+        if published is None:
+            return
+        key = f"methods.{method}.{PRETRAINED}"
+        if self.method_kind(method) != "cohort":
+            raise ConfigError(f"{key}: only a cohort method loads a published model")
+        if (not isinstance(published, dict) or set(published) != {"url", "sha256"}
+                or not SHA256.fullmatch(str(published["sha256"]))):
+            raise ConfigError(f"{key}: expected {{url: ..., sha256: <64 hex digits>}}, got "
+                              f"{published!r}")
+
     def check(self) -> None:
         """Raise ConfigError for the first inconsistency found."""
         self._check_report()
@@ -237,6 +269,7 @@ class Plan:
                 method_spec(method).make_params(self.method_params(method))
             except InputError as error:
                 raise ConfigError(str(error)) from None
+            self._check_pretrained(method)
         if self.config["reference_method"] not in self.config["methods"]:
             raise ConfigError(f"reference_method: {self.config['reference_method']!r} is not "
                               f"listed under methods ({self.methods})")

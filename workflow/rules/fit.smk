@@ -8,41 +8,6 @@
 # removes it once it has succeeded. One CPU thread per fit: fits run side by side on the cores
 # (PyTorch's OpenMP threads slow down badly when they share cores with other jobs);
 # `--set-threads fit_T1w_T2w=8` gives a CPU-only fit more. A training job takes every core.
-from isosr.methods import method_spec
-
-
-def _gpus(method):
-    """1 for methods that train on a GPU when one is present, else 0."""
-    return int(method_spec(method).gpu)
-
-
-def _method_env(wildcards):
-    return "../../" + method_spec(wildcards.method).env
-
-
-def _acquisitions(w):
-    return {c: PLAN.acquisition(w.scenario, c) for c in PLAN.scenario_contrasts(w.scenario)}
-
-
-def _trained_model(w):
-    """The trained model file a cohort method predicts with (nothing for other methods)."""
-    if PLAN.method_kind(w.method) != "cohort":
-        return {}
-    return {"model": paths.model_file(dataset=w.dataset, scenario=w.scenario, method=w.method)}
-
-
-def training_inputs(w):
-    """HR ground truth, simulated LR scans and masks of the training subjects only
-    (subject-major, contrast-minor): a test subject's HR never reaches training."""
-    contrasts = PLAN.scenario_contrasts(w.scenario)
-    subjects = PLAN.train_subjects(w.dataset)
-    return {
-        "hr": [paths.hr_image(dataset=w.dataset, s=s, contrast=c)
-               for s in subjects for c in contrasts],
-        "lr": [paths.lr_image(dataset=w.dataset, scenario=w.scenario, s=s, contrast=c)
-               for s in subjects for c in contrasts],
-        "masks": [paths.brain_mask(dataset=w.dataset, s=s) for s in subjects],
-    }
 
 
 rule train:
@@ -54,7 +19,7 @@ rule train:
     log:
         "logs/train/{dataset}/{scenario}/{method}.log",
     wildcard_constraints:
-        method=_alternatives(PLAN.cohort_methods),
+        method=_alternatives(PLAN.trained_methods),
     threads: workflow.cores
     resources:
         gpu=lambda w: _gpus(w.method),
@@ -73,6 +38,22 @@ rule train:
         _method_env
     script:
         "../scripts/train.py"
+
+
+rule fetch_model:
+    output:
+        paths.model_file(),
+    log:
+        "logs/fetch/{dataset}/{scenario}/{method}_model.log",
+    wildcard_constraints:
+        method=_alternatives(PLAN.pretrained_methods),
+    params:
+        published=lambda w: PLAN.pretrained(w.method),
+    localrule: True
+    conda:
+        "../../envs/fetch.yaml"
+    script:
+        "../scripts/fetch_model.py"
 
 
 for _contrasts, _scenarios in PLAN.scenarios_by_contrasts().items():

@@ -11,7 +11,7 @@ rule tables:
         fits=per_subject(paths.fit_record),
         trainings=lambda w: [
             paths.train_record(dataset=w.dataset, scenario=w.scenario, method=m)
-            for m in PLAN.cohort_methods
+            for m in PLAN.trained_methods
         ],
     output:
         **{f"{k}_{ext}": table_path(k, ext) for k in TABLES for ext in ("csv", "md", "tex")},

@@ -1,0 +1,12 @@
+"""Snakemake script: download a cohort method's published model (verified against its sha256)."""
+
+from isosr.data.download import Download, download
+from isosr.workflow import run_logged
+
+
+def main() -> None:
+    published = snakemake.params.published
+    download(Download(published["url"], sha256=published["sha256"]), snakemake.output[0])
+
+
+run_logged(snakemake.log[0], main)
