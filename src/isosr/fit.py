@@ -13,7 +13,15 @@ from typing import Any
 import numpy as np
 import torch
 
-from isosr.io import Grid, LRImage, load_nifti, save_json, save_nifti
+from isosr.io import (
+    Grid,
+    InputError,
+    LRImage,
+    check_field_of_view,
+    load_nifti,
+    save_json,
+    save_nifti,
+)
 from isosr.methods import create_method
 
 
@@ -42,9 +50,12 @@ def run_fit(method: str, params: dict[str, Any] | None, lr_paths: dict[str, str 
     """
     mask, affine = load_nifti(mask_path)
     grid = Grid(tuple(mask.shape), affine, mask > 0)
+    if not grid.mask.any():
+        raise InputError(f"{mask_path}: the mask is empty (no voxel > 0)")
     lr = {}
     for contrast, path in lr_paths.items():
         data, lr_affine = load_nifti(path)
+        check_field_of_view(path, data.shape, lr_affine, grid)
         spec = acquisitions[contrast]
         lr[contrast] = LRImage(data, lr_affine, spec["view"], float(spec["thickness"]))
     model = create_method(method, params, seed=seed)
