@@ -304,18 +304,37 @@ def build_parser() -> argparse.ArgumentParser:
 def main(argv: list[str] | None = None) -> int:
     """Run one command; return its exit status (errors are one line on stderr)."""
     args = build_parser().parse_args(argv)
-    if args.debug:
-        logging.basicConfig(level=logging.DEBUG, format="%(levelname)s %(message)s")
     try:
-        args.run(args)
+        with _debug_log(args.debug):
+            args.run(args)
     except KeyboardInterrupt:
         print("isosr: interrupted", file=sys.stderr)
         return 130
-    except Exception as error:  # one line for the user; the traceback at debug level
-        LOG.debug("traceback of the error below", exc_info=True)
+    except Exception as error:  # one line for the user; the traceback only with --debug
         print(f"isosr error: {_describe(error)}", file=sys.stderr)
         return 1
     return 0
+
+
+@contextmanager
+def _debug_log(enabled: bool) -> Iterator[None]:
+    """With ``enabled``, every log record (the traceback of an error too) goes to stderr."""
+    if not enabled:
+        yield
+        return
+    root, handler = logging.getLogger(), logging.StreamHandler()
+    handler.setFormatter(logging.Formatter("%(levelname)s %(name)s: %(message)s"))
+    level = root.level
+    root.addHandler(handler)
+    root.setLevel(logging.DEBUG)
+    try:
+        yield
+    except Exception:
+        LOG.debug("traceback of the error below", exc_info=True)
+        raise
+    finally:
+        root.removeHandler(handler)
+        root.setLevel(level)
 
 
 def _describe(error: Exception) -> str:

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import json
 from collections.abc import Callable
+from contextlib import suppress
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -196,7 +197,8 @@ def _write_atomically(path: Path, partial_name: str, write: Callable[[Path], obj
         write(partial)
         partial.replace(path)
     except BaseException as error:  # also an interrupt: never leave the partial file behind
-        partial.unlink(missing_ok=True)
+        with suppress(OSError):
+            partial.unlink()
         if isinstance(error, OSError):
             raise OutputError(f"{path}: cannot write ({error.strerror or error})") from error
         raise
