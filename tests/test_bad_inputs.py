@@ -173,6 +173,12 @@ CLI_CASES = {
     "--resolution 0.01": (["fit", "--method", "cubic", "--lr", "T1w={d}/lr.nii.gz",
                            "--resolution", "0.01", "--out-dir", "{d}/new"],
                           ["--resolution 0.01", "would need 3200x3600x3600", "154 GiB"]),
+    "--param NaN": (["fit", "--method", "inr-single", "--lr", "T1w={d}/lr.nii.gz", "--param",
+                     "learning_rate=NaN", "--out-dir", "{d}/new"],
+                    ["--param learning_rate=NaN: NaN is not a finite number"]),
+    "--param 1e999": (["fit", "--method", "inr-single", "--lr", "T1w={d}/lr.nii.gz", "--param",
+                       'loss_weights={"T1w": 1e999}', "--out-dir", "{d}/new"],
+                      ["--param loss_weights=", "1e999 is not a finite number"]),
     # fields of view against the HR grid, before fitting
     "LR elsewhere, with a mask": (["fit", "--method", "cubic", "--lr", "T1w={d}/lr.nii.gz",
                                    "--lr", "T2w={d}/far.nii.gz", "--mask", "{d}/mask.nii.gz",

@@ -20,11 +20,8 @@ from __future__ import annotations
 import argparse
 import json
 import logging
-import os
 import re
-import shutil
 import sys
-import tempfile
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
@@ -36,7 +33,6 @@ from isosr.fit import run_fit
 from isosr.io import (
     InputError,
     LRImage,
-    OutputError,
     check_field_of_view,
     check_grid_size,
     isotropic_grid,
@@ -44,6 +40,7 @@ from isosr.io import (
     save_nifti,
     save_text,
 )
+from isosr.outputs import check_out_dir, check_out_file, result_folder
 from isosr.simulate import MODELS, VIEW_WORLD_AXIS, Acquisition, simulate_lr
 
 LOG = logging.getLogger(__name__)
@@ -67,86 +64,9 @@ def _pairs(values: list[str], option: str, names: re.Pattern[str] | None = None
     return pairs
 
 
-def _same_file(a: Path, b: Path) -> bool:
-    """Whether two paths name one file (also through links), existing or not."""
-    if a.exists() and b.exists():
-        return a.samefile(b)
-    return a.resolve() == b.resolve()
-
-
-def _check_out_file(out: Path, inputs: dict[str, Path], overwrite: bool) -> None:
-    """Refuse an --out that is a folder, one of the inputs, or (without --overwrite) exists."""
-    for option, path in inputs.items():
-        if _same_file(out, path):
-            raise InputError(f"--out {out}: is the input {option} {path}; choose another file")
-    if out.is_dir():
-        raise InputError(f"--out {out}: is a folder, not a file")
-    if out.exists() and not overwrite:
-        raise InputError(f"--out {out}: exists; pass --overwrite to replace it")
-
-
-def _check_out_dir(out_dir: Path, inputs: dict[str, Path], overwrite: bool) -> None:
-    """Refuse an --out-dir that is a file, holds an input, or holds anything but (with
-    --overwrite) an earlier result."""
-    if out_dir.exists() and not out_dir.is_dir():
-        raise InputError(f"--out-dir {out_dir}: exists and is not a folder")
-    for option, path in inputs.items():
-        if out_dir.resolve() in Path(path).resolve().parents:
-            raise InputError(f"--out-dir {out_dir}: holds the input {option} {path}; choose "
-                             "another folder")
-    entries = sorted(p.name for p in out_dir.iterdir()) if out_dir.is_dir() else []
-    if entries and not overwrite:
-        raise InputError(f"--out-dir {out_dir}: not empty ({', '.join(entries[:4])}"
-                         f"{', ...' if len(entries) > 4 else ''}); pass --overwrite to replace "
-                         "the result in it")
-    if entries and "fit.json" not in entries:
-        raise InputError(f"--out-dir {out_dir}: not empty and not an isosr result (no fit.json); "
-                         "--overwrite replaces only an earlier result: choose another folder")
-
-
-@contextmanager
-def _result_folder(out_dir: Path) -> Iterator[Path]:
-    """A hidden staging folder beside ``out_dir``; when the block succeeds it replaces
-    ``out_dir`` (and everything in it) by a rename, otherwise it is removed."""
-    try:
-        out_dir.parent.mkdir(parents=True, exist_ok=True)
-        staging = Path(tempfile.mkdtemp(prefix=f".{out_dir.name}.partial-", dir=out_dir.parent))
-    except OSError as error:
-        raise OutputError(f"--out-dir {out_dir}: cannot create it ({error.strerror})") from error
-    umask = os.umask(0)
-    os.umask(umask)
-    staging.chmod(0o777 & ~umask)
-    try:
-        yield staging
-        _replace_folder(staging, out_dir)
-    except OutputError as error:  # name the result's file, not the staging copy's
-        raise OutputError(str(error).replace(str(staging), str(out_dir)) +
-                          f"; {out_dir} is unchanged") from error
-    finally:
-        shutil.rmtree(staging, ignore_errors=True)
-
-
-def _replace_folder(new: Path, target: Path) -> None:
-    """Rename ``new`` to ``target``; an existing ``target`` is moved aside first and removed."""
-    old = new.with_name(new.name.replace(".partial-", ".old-"))
-    try:
-        if target.exists():
-            target.rename(old)
-        try:
-            new.rename(target)
-        except OSError:
-            if old.exists():
-                old.rename(target)
-            raise
-    except OSError as error:
-        raise OutputError(f"{target}: cannot move the result into place ({error.strerror})"
-                          ) from error
-    shutil.rmtree(old, ignore_errors=True)
-
-
 def _simulate(args: argparse.Namespace) -> None:
     out = Path(args.out)
-    _check_out_file(out, {"--hr": Path(args.hr)}, args.overwrite)
+    check_out_file(out, {"--hr": Path(args.hr)}, args.overwrite)
     hr, affine = load_nifti(args.hr)
     try:
         lr, lr_affine = simulate_lr(hr, affine, Acquisition(args.view, args.thickness,
@@ -159,12 +79,12 @@ def _simulate(args: argparse.Namespace) -> None:
 
 def _fit(args: argparse.Namespace) -> None:
     lr_paths = _pairs(args.lr, "--lr", CONTRAST_NAME)
-    params = {k: _json_or_text(v) for k, v in _pairs(args.param, "--param").items()}
+    params = {k: _json_or_text(k, v) for k, v in _pairs(args.param, "--param").items()}
     out_dir = Path(args.out_dir)
     inputs = {f"--lr {c}": Path(p) for c, p in lr_paths.items()}
     if args.mask:
         inputs["--mask"] = Path(args.mask)
-    _check_out_dir(out_dir, inputs, args.overwrite)
+    check_out_dir(out_dir, inputs, args.overwrite)
     images = {c: LRImage(*load_nifti(p)) for c, p in lr_paths.items()}
     grid = None
     if not args.mask:
@@ -177,7 +97,7 @@ def _fit(args: argparse.Namespace) -> None:
             raise InputError(f"--resolution {args.resolution:g}: {error}") from None
     acquisitions = {c: {"view": _view_of(image), "thickness": float(max(_spacing(image)))}
                     for c, image in images.items()}
-    with _result_folder(out_dir) as staging:
+    with result_folder(out_dir) as staging:
         if grid is None:
             mask_path = args.mask
         else:
@@ -190,10 +110,18 @@ def _fit(args: argparse.Namespace) -> None:
           f"outputs in {out_dir}")
 
 
-def _json_or_text(value: str) -> object:
-    """A --param value: JSON (numbers, lists, true/false) or else the plain text."""
+def _json_or_text(name: str, value: str) -> object:
+    """A --param value: JSON (numbers, lists, true/false) or else the plain text; any number in
+    it must be finite (JSON's NaN, Infinity and 1e999 are refused)."""
+
+    def finite(text: str) -> float:
+        number = float(text)
+        if not np.isfinite(number):
+            raise InputError(f"--param {name}={value}: {text} is not a finite number")
+        return number
+
     try:
-        return json.loads(value)
+        return json.loads(value, parse_float=finite, parse_constant=finite)
     except json.JSONDecodeError:
         return value
 
@@ -213,7 +141,7 @@ def _evaluate(args: argparse.Namespace) -> None:
     truths = _pairs(args.truth, "--truth", CONTRAST_NAME)
     predictions = _pairs(args.prediction, "--prediction", CONTRAST_NAME)
     out = Path(args.out)
-    _check_out_file(out, {"--mask": Path(args.mask),
+    check_out_file(out, {"--mask": Path(args.mask),
                           **{f"--truth {c}": Path(p) for c, p in truths.items()},
                           **{f"--prediction {c}": Path(p) for c, p in predictions.items()}},
                     args.overwrite)
