@@ -11,6 +11,7 @@ import resource
 import signal
 import subprocess
 import sys
+import time
 from collections.abc import Callable
 from pathlib import Path
 
@@ -426,3 +427,24 @@ def test_snakemake_names_a_too_thin_slice_before_any_job(tmp_path, config):
                                                                             result.stderr)
     assert {k: v for k, v in digest(tmp_path).items() if not k.startswith(".snakemake")} == before
     assert not (tmp_path / "results").exists()
+
+
+def test_an_interrupted_fit_leaves_no_result_and_no_staging_folder(scans):
+    before = digest(scans)
+    env = {**os.environ, "PYTHONPATH": str(REPO / "src"), "PYTHONDONTWRITEBYTECODE": "1"}
+    child = subprocess.Popen(
+        [sys.executable, "-m", "isosr.cli", "fit", "--method", "inr-single", "--param",
+         "profile=cpu", "--param", "epochs=100000", "--param", "early_stopping=false", "--lr",
+         f"T1w={scans / 'lr.nii.gz'}", "--mask", str(scans / "mask.nii.gz"), "--out-dir",
+         str(scans / "new")], env=env, stderr=subprocess.PIPE, text=True)
+    deadline = time.monotonic() + 120
+    while not list(scans.glob(".new.partial-*")) and time.monotonic() < deadline:
+        time.sleep(0.1)
+    assert list(scans.glob(".new.partial-*")), "the fit never started"
+    time.sleep(1.0)  # inside the training loop
+    child.send_signal(signal.SIGINT)
+    _, err = child.communicate(timeout=60)
+    assert child.returncode == 130 and err.strip().endswith("isosr: interrupted"), err
+    assert "Traceback" not in err
+    assert digest(scans) == before
+    assert {p.name for p in scans.iterdir()} == {n.split("/")[0] for n in before}

@@ -80,7 +80,8 @@ def evaluate_subject(truth_paths: dict[str, str | Path], prediction_paths: dict[
         raise InputError(f"{mask_path}: the mask is empty (no voxel > 0)")
     unmatched = sorted(set(prediction_paths) - set(truth_paths))
     if unmatched:
-        raise InputError(f"no ground truth given for the predicted contrast(s) {unmatched}")
+        raise InputError(f"no ground truth given for the predicted contrast(s) {unmatched} "
+                         f"(ground truth given: {sorted(truth_paths)})")
     truths, predictions = {}, {}
     for contrast in sorted(prediction_paths):
         for images, path in ((truths, truth_paths[contrast]),
