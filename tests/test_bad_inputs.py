@@ -255,6 +255,16 @@ def test_cli_bad_input_is_one_line_and_changes_nothing(scans, capsys, case):
     assert {p.name for p in scans.iterdir()} == {n.split("/")[0] for n in before}
 
 
+def test_the_current_folder_is_no_out_dir(scans, capsys, monkeypatch):
+    monkeypatch.chdir(scans / "notes")
+    before = digest(scans)
+    for out_dir in (".", ".."):
+        status, err = cli(["fit", "--method", "cubic", "--lr", f"T1w={scans / 'lr.nii.gz'}",
+                           "--out-dir", out_dir, "--overwrite"], capsys)
+        assert_one_line_error(status, err, f"--out-dir {out_dir}: is the current folder or holds")
+    assert digest(scans) == before
+
+
 def test_overwrite_replaces_the_whole_earlier_result(scans, capsys):
     inputs = {k: v for k, v in digest(scans).items() if not k.startswith("sr/")}
     status, err = cli(["fit", "--method", "nearest", "--lr", f"T1w={scans / 'lr.nii.gz'}",

@@ -31,6 +31,7 @@ import numpy as np
 from isosr.evaluate import evaluate_subject
 from isosr.fit import run_fit
 from isosr.io import (
+    Grid,
     InputError,
     LRImage,
     check_field_of_view,
@@ -86,15 +87,7 @@ def _fit(args: argparse.Namespace) -> None:
         inputs["--mask"] = Path(args.mask)
     check_out_dir(out_dir, inputs, args.overwrite)
     images = {c: LRImage(*load_nifti(p)) for c, p in lr_paths.items()}
-    grid = None
-    if not args.mask:
-        grid = isotropic_grid(list(images.values()), args.resolution)
-        for contrast, image in images.items():
-            check_field_of_view(lr_paths[contrast], image.data.shape, image.affine, grid)
-        try:
-            check_grid_size(grid.shape, args.resolution)
-        except InputError as error:
-            raise InputError(f"--resolution {args.resolution:g}: {error}") from None
+    grid = None if args.mask else _grid_over_scans(images, lr_paths, args.resolution)
     acquisitions = {c: {"view": _view_of(image), "thickness": float(max(_spacing(image)))}
                     for c, image in images.items()}
     with result_folder(out_dir) as staging:
@@ -108,6 +101,20 @@ def _fit(args: argparse.Namespace) -> None:
                          seed=args.seed)
     print(f"{args.method}: {record['wall_seconds']:.1f} s on {record['device']}, "
           f"outputs in {out_dir}")
+
+
+def _grid_over_scans(images: dict[str, LRImage], paths: dict[str, str], resolution: float
+                     ) -> Grid:
+    """The isotropic grid over every scan (no --mask): each scan must image at least half of
+    it, and it must be small enough to allocate."""
+    grid = isotropic_grid(list(images.values()), resolution)
+    for contrast, image in images.items():
+        check_field_of_view(paths[contrast], image.data.shape, image.affine, grid)
+    try:
+        check_grid_size(grid.shape, resolution)
+    except InputError as error:
+        raise InputError(f"--resolution {resolution:g}: {error}") from None
+    return grid
 
 
 def _json_or_text(name: str, value: str) -> object:

@@ -36,6 +36,10 @@ def check_out_dir(out_dir: Path, inputs: dict[str, Path], overwrite: bool) -> No
     --overwrite) an earlier result."""
     if out_dir.exists() and not out_dir.is_dir():
         raise InputError(f"--out-dir {out_dir}: exists and is not a folder")
+    cwd = Path.cwd()
+    if out_dir.resolve() in (cwd, *cwd.parents):
+        raise InputError(f"--out-dir {out_dir}: is the current folder or holds it (it is replaced "
+                         "as a whole); choose a new or empty subfolder")
     for option, path in inputs.items():
         if out_dir.resolve() in Path(path).resolve().parents:
             raise InputError(f"--out-dir {out_dir}: holds the input {option} {path}; choose "
@@ -54,9 +58,10 @@ def check_out_dir(out_dir: Path, inputs: dict[str, Path], overwrite: bool) -> No
 def result_folder(out_dir: Path) -> Iterator[Path]:
     """A hidden staging folder beside ``out_dir``; when the block succeeds it replaces
     ``out_dir`` (and everything in it) by a rename, otherwise it is removed."""
+    target = out_dir.resolve()  # "sr/..", a link: the folder itself is replaced
     try:
-        out_dir.parent.mkdir(parents=True, exist_ok=True)
-        staging = Path(tempfile.mkdtemp(prefix=f".{out_dir.name}.partial-", dir=out_dir.parent))
+        target.parent.mkdir(parents=True, exist_ok=True)
+        staging = Path(tempfile.mkdtemp(prefix=f".{target.name}.partial-", dir=target.parent))
     except OSError as error:
         raise OutputError(f"--out-dir {out_dir}: cannot create it ({error.strerror})") from error
     umask = os.umask(0)
@@ -64,7 +69,7 @@ def result_folder(out_dir: Path) -> Iterator[Path]:
     staging.chmod(0o777 & ~umask)
     try:
         yield staging
-        replace_folder(staging, out_dir)
+        replace_folder(staging, target)
     except OutputError as error:  # name the result's file, not the staging copy's
         raise OutputError(str(error).replace(str(staging), str(out_dir)) +
                           f"; {out_dir} is unchanged") from error
