@@ -223,7 +223,7 @@ def test_manual_msseg_and_hcp_layouts(tmp_path):
 def test_fetch_rules_download_index_and_extract_end_to_end(ixi_site, tmp_path):
     block = local_ixi_block(ixi_site)
     config = dataset_config({"ixi": {"source": "http", "contrasts": ["T1w", "T2w"],
-                                      "reference_contrast": "T1w", "resolution_mm": 6.0,
+                                      "reference_contrast": "T1w", "resolution_mm": 4.0,
                                       "http": block}})
     (tmp_path / "config.yaml").write_text(yaml.safe_dump(config))
     configfile = tmp_path / "config.yaml"

@@ -6,6 +6,7 @@ that uses a contrast a dataset lacks, an unregistered method, a reference method
 
 from __future__ import annotations
 
+import math
 import re
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -257,9 +258,41 @@ class Plan:
                 or not SHA256.fullmatch(str(published["sha256"]))):
             raise ConfigError(f"{key}: expected {{url: ..., sha256: <64 hex digits>}}, got "
                               f"{published!r}")
+    def _check_numbers(self) -> None:
+        """Every number finite (YAML's .nan and .inf pass a schema's bounds) and every seed >= 0."""
+        pending: list[tuple[str, Any]] = [(str(key), value) for key, value in self.config.items()]
+        while pending:
+            key, value = pending.pop()
+            if isinstance(value, dict):
+                pending += [(f"{key}.{k}", v) for k, v in value.items()]
+            elif isinstance(value, list):
+                pending += [(f"{key}[{i}]", v) for i, v in enumerate(value)]
+            elif isinstance(value, float) and not math.isfinite(value):
+                raise ConfigError(f"{key}: expected a finite number, got {value}")
+            elif key.rpartition(".")[2] == "seed" and isinstance(value, int) and value < 0:
+                raise ConfigError(f"{key}: expected an integer >= 0, got {value}")
+
+    def _check_thicknesses(self) -> None:
+        """Each slice thickness against every dataset's HR spacing (``resolution_mm``): not
+        below it, and for model ``decimate`` (keep every k-th slice) a whole multiple of it."""
+        for scenario in self.scenarios:
+            for contrast, spec in self.config["scenarios"][scenario]["contrasts"].items():
+                key = f"scenarios.{scenario}.contrasts.{contrast}.thickness"
+                for dataset in self.datasets:
+                    spacing = self.dataset(dataset).get("resolution_mm", 1.0)
+                    step = spec["thickness"] / spacing
+                    where = f"datasets.{dataset}.resolution_mm = {spacing:g} mm"
+                    if step < 1.0 - 1e-6:
+                        raise ConfigError(f"{key}: {spec['thickness']:g} mm is below the HR "
+                                          f"spacing ({where}): nothing to super-resolve")
+                    if spec.get("model") == "decimate" and abs(step - round(step)) > 1e-6:
+                        raise ConfigError(f"{key}: model 'decimate' keeps every k-th HR slice, "
+                                          f"so {spec['thickness']:g} mm must be a multiple of "
+                                          f"the HR spacing ({where})")
 
     def check(self) -> None:
         """Raise ConfigError for the first inconsistency found."""
+        self._check_numbers()
         self._check_report()
         known = method_names()
         for method in self.methods:
@@ -295,3 +328,4 @@ class Plan:
                 if missing:
                     raise ConfigError(f"scenarios.{scenario} needs contrast(s) {missing}, which "
                                       f"dataset {name!r} lacks (it has {contrasts})")
+        self._check_thicknesses()

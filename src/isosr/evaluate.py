@@ -16,7 +16,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from isosr.io import InputError, load_nifti
+from isosr.io import InputError, check_same_grid, load_nifti
 from isosr.lpips import Lpips, LpipsWeights, find_weights, lpips_volume
 from isosr.metrics import dice, mi_errors, psnr, ssim
 from isosr.segment import TISSUES, read_sidecar, regions
@@ -47,10 +47,10 @@ def segmentation_metrics(truth_path: str | Path, prediction_path: str | Path
             raise InputError(f"{prediction_path}: segmented with {key} "
                              f"{prediction_record[key]!r}, but the ground truth {truth_path} with "
                              f"{truth_record[key]!r}")
-    truth, prediction = load_nifti(truth_path)[0], load_nifti(prediction_path)[0]
-    if truth.shape != prediction.shape:
-        raise InputError(f"{prediction_path}: shape {prediction.shape} differs from the ground "
-                         f"truth segmentation {truth.shape}")
+    truth, truth_affine = load_nifti(truth_path)
+    prediction, affine = load_nifti(prediction_path)
+    check_same_grid(prediction_path, prediction.shape, affine, truth_path, truth.shape,
+                    truth_affine)
     contrast = truth_record["contrast"]
     rows, tissue_dice = [], []
     for name, ids in regions(truth_record["backend"]).items():
@@ -74,14 +74,21 @@ def evaluate_subject(truth_paths: dict[str, str | Path], prediction_paths: dict[
     ``segmentations`` is (ground truth, prediction) ``*_dseg.nii.gz`` paths, if any.
     ``lpips_weights`` defaults to ``isosr.lpips.find_weights()``.
     """
-    mask = load_nifti(mask_path)[0] > 0
+    mask, mask_affine = load_nifti(mask_path)
+    mask = mask > 0
+    if not mask.any():
+        raise InputError(f"{mask_path}: the mask is empty (no voxel > 0)")
+    unmatched = sorted(set(prediction_paths) - set(truth_paths))
+    if unmatched:
+        raise InputError(f"no ground truth given for the predicted contrast(s) {unmatched} "
+                         f"(ground truth given: {sorted(truth_paths)})")
     truths, predictions = {}, {}
     for contrast in sorted(prediction_paths):
-        truths[contrast] = load_nifti(truth_paths[contrast])[0]
-        predictions[contrast] = load_nifti(prediction_paths[contrast])[0]
-        if predictions[contrast].shape != mask.shape:
-            raise InputError(f"{prediction_paths[contrast]}: shape {predictions[contrast].shape} "
-                             f"differs from the HR grid {mask.shape}")
+        for images, path in ((truths, truth_paths[contrast]),
+                             (predictions, prediction_paths[contrast])):
+            data, affine = load_nifti(path)
+            check_same_grid(path, data.shape, affine, mask_path, mask.shape, mask_affine)
+            images[contrast] = data
     weights = find_weights() if lpips_weights is None else lpips_weights
     network = None if weights.missing_reason else Lpips().load_weights(weights)
     rows = []

@@ -15,7 +15,15 @@ from typing import Any
 import numpy as np
 import torch
 
-from isosr.io import Grid, LRImage, load_nifti, save_json, save_nifti
+from isosr.io import (
+    Grid,
+    InputError,
+    LRImage,
+    check_field_of_view,
+    load_nifti,
+    save_json,
+    save_nifti,
+)
 from isosr.methods import create_method, method_spec
 from isosr.methods.base import TrainingContext, TrainingPair
 
@@ -36,15 +44,20 @@ def peak_gpu_memory_mb(device: str) -> float | None:
 def load_grid(mask_path: str | Path) -> Grid:
     """The HR grid of a subject: the brain mask's shape and affine, with the mask."""
     mask, affine = load_nifti(mask_path)
-    return Grid(tuple(mask.shape), affine, mask > 0)
+    grid = Grid(tuple(mask.shape), affine, mask > 0)
+    if not grid.mask.any():
+        raise InputError(f"{mask_path}: the mask is empty (no voxel > 0)")
+    return grid
 
 
-def load_lr(lr_paths: Mapping[str, str | Path], acquisitions: Mapping[str, Mapping[str, Any]]
-            ) -> dict[str, LRImage]:
-    """Every contrast's LR scan with its acquisition (view, slice thickness)."""
+def load_lr(lr_paths: Mapping[str, str | Path], acquisitions: Mapping[str, Mapping[str, Any]],
+            grid: Grid) -> dict[str, LRImage]:
+    """Every contrast's LR scan with its acquisition (view, slice thickness); a scan that
+    does not cover ``grid`` is refused before any work."""
     lr = {}
     for contrast, path in lr_paths.items():
         data, affine = load_nifti(path)
+        check_field_of_view(path, data.shape, affine, grid)
         spec = acquisitions[contrast]
         lr[contrast] = LRImage(data, affine, spec["view"], float(spec["thickness"]))
     return lr
@@ -82,7 +95,7 @@ def run_fit(*, method: str, params: dict[str, Any] | None, lr_paths: Mapping[str
     fit is run again; the directory is removed once the outputs and fit.json are written.
     """
     grid = load_grid(mask_path)
-    lr = load_lr(lr_paths, acquisitions)
+    lr = load_lr(lr_paths, acquisitions, grid)
     checkpoints = None if checkpoint_dir is None else Path(checkpoint_dir)
     model = create_method(method, params, seed=seed, checkpoint_dir=checkpoints)
     if method_spec(method).kind == "cohort":
@@ -115,7 +128,7 @@ def run_train(*, method: str, params: dict[str, Any] | None,
     for subject, files in subjects.items():
         grid = load_grid(files["mask"])
         hr = {c: load_nifti(path)[0] for c, path in files["hr"].items()}
-        pairs.append(TrainingPair(subject, hr, grid, load_lr(files["lr"], acquisitions)))
+        pairs.append(TrainingPair(subject, hr, grid, load_lr(files["lr"], acquisitions, grid)))
     checkpoints = None if checkpoint_dir is None else Path(checkpoint_dir)
     model = create_method(method, params, seed=seed, checkpoint_dir=checkpoints)
     context = TrainingContext(Path(model_file), checkpoints)

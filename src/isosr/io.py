@@ -8,6 +8,8 @@ different grids (a 4 mm coronal stack and a 1 mm isotropic volume) meet at the s
 from __future__ import annotations
 
 import json
+from collections.abc import Callable
+from contextlib import suppress
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -18,6 +20,13 @@ from scipy import ndimage
 
 class InputError(ValueError):
     """Bad user input (a file, a config value): the message names the culprit."""
+
+
+class OutputError(InputError):
+    """A result that could not be written (disk full, no permission): the message names the file.
+
+    A subclass of InputError so that every caller that reports bad input in one line reports
+    this one too."""
 
 
 class RegistrationError(RuntimeError):
@@ -41,6 +50,15 @@ class Grid:
         """World coordinates of every voxel centre, shape (*shape, 3)."""
         return voxel_to_world(self.affine, np.indices(self.shape, dtype=np.float64).reshape(3, -1).T
                               ).reshape(*self.shape, 3)
+
+
+# Largest voxel grid isosr builds: 2^28 voxels = 1 GiB per float32 image (0.5 mm over 256 mm).
+MAX_GRID_VOXELS = 2**28
+# Affine tolerances: |cosine| between two voxel axes, and the largest qform/sform difference (mm).
+ORTHOGONALITY_TOLERANCE = 1e-3
+AFFINE_TOLERANCE_MM = 1e-3
+# Smallest fraction of the HR grid (of its brain mask, when it has one) an LR scan must image.
+MIN_FIELD_OF_VIEW_COVERAGE = 0.5
 
 
 @dataclass(frozen=True)
@@ -89,10 +107,13 @@ def resample_to_grid(data: np.ndarray, affine: np.ndarray, grid: Grid, order: in
 def load_nifti(path: str | Path) -> tuple[np.ndarray, np.ndarray]:
     """Read a 3D NIfTI as float32 array and affine, with a clear error for a bad file."""
     path = Path(path)
-    if not path.is_file():
+    if not path.exists():
         raise InputError(f"{path}: file not found")
+    if not path.is_file():
+        raise InputError(f"{path}: not a file")
     try:
         image = nib.load(str(path))
+        affine = np.asarray(image.affine, dtype=np.float64)
         data = np.asarray(image.dataobj, dtype=np.float32)
     except Exception as error:  # nibabel raises several unrelated types for corrupt files
         raise InputError(f"{path}: not a readable NIfTI image ({error})") from error
@@ -102,7 +123,42 @@ def load_nifti(path: str | Path) -> tuple[np.ndarray, np.ndarray]:
         raise InputError(f"{path}: expected a 3D image, got shape {data.shape}")
     if not np.all(np.isfinite(data)):
         raise InputError(f"{path}: contains NaN or infinite values")
-    return data, np.asarray(image.affine, dtype=np.float64)
+    problem = affine_problem(affine) or _qform_sform_problem(image.header)
+    if problem:
+        raise InputError(f"{path}: {problem}")
+    return data, affine
+
+
+def affine_problem(affine: np.ndarray) -> str | None:
+    """What makes ``affine`` unusable as a voxel-to-world map, or None: it must be finite, with
+    non-degenerate, mutually orthogonal voxel axes (no shear)."""
+    affine = np.asarray(affine, dtype=np.float64)
+    if affine.shape != (4, 4) or not np.all(np.isfinite(affine)):
+        return "affine is not a finite 4x4 matrix"
+    spacing = voxel_spacing(affine)
+    if np.any(spacing < 1e-6):
+        return f"affine is singular (voxel sizes {np.round(spacing, 6).tolist()} mm)"
+    axes = affine[:3, :3] / spacing
+    cosines = np.abs(axes.T @ axes - np.eye(3))
+    if cosines.max() > ORTHOGONALITY_TOLERANCE:
+        angle = np.degrees(np.arcsin(min(1.0, cosines.max())))
+        return f"affine is sheared (voxel axes {angle:.2g} degrees off orthogonal)"
+    return None
+
+
+def _qform_sform_problem(header: object) -> str | None:
+    """A NIfTI whose qform and sform are both set but place the voxels differently."""
+    if not isinstance(header, nib.Nifti1Header):  # also Nifti2Header; other formats have neither
+        return None
+    qform, qcode = header.get_qform(coded=True)
+    sform, scode = header.get_sform(coded=True)
+    if not qcode or not scode:
+        return None
+    difference = float(np.abs(qform - sform).max())
+    if difference > AFFINE_TOLERANCE_MM:
+        return (f"qform and sform disagree (by up to {difference:.3g} mm); fix the header, "
+                "e.g. copy the intended one over the other")
+    return None
 
 
 def save_nifti(path: str | Path, data: np.ndarray, affine: np.ndarray,
@@ -114,18 +170,38 @@ def save_nifti(path: str | Path, data: np.ndarray, affine: np.ndarray,
     image.header.set_xyzt_units("mm", "sec")
     image.set_qform(image.affine, code=1)
     image.set_sform(image.affine, code=1)
-    partial = path.with_name(f".{path.name}.partial.nii.gz")
-    nib.save(image, str(partial))
-    partial.replace(path)
+    _write_atomically(path, f".{path.name}.partial.nii.gz",
+                      lambda partial: nib.save(image, str(partial)))
 
 
 def save_json(path: str | Path, payload: dict) -> None:
     """Write a JSON sidecar atomically, with sorted keys for stable diffs."""
+    save_text(path, json.dumps(payload, indent=2, sort_keys=True, default=_json_default) + "\n")
+
+
+def save_text(path: str | Path, text: str) -> None:
+    """Write a text file atomically (temporary file, then rename), creating parent folders."""
     path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    partial = path.with_name(f".{path.name}.partial")
-    partial.write_text(json.dumps(payload, indent=2, sort_keys=True, default=_json_default) + "\n")
-    partial.replace(path)
+    _write_atomically(path, f".{path.name}.partial", lambda partial: partial.write_text(text))
+
+
+def _write_atomically(path: Path, partial_name: str, write: Callable[[Path], object]) -> None:
+    """``write`` a hidden partial file beside ``path``, then rename it over ``path``.
+
+    A failed write (disk full, file too large, no permission) removes the partial file and
+    raises OutputError naming ``path``; ``path`` itself is never left half-written.
+    """
+    partial = path.with_name(partial_name)
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        write(partial)
+        partial.replace(path)
+    except BaseException as error:  # also an interrupt: never leave the partial file behind
+        with suppress(OSError):
+            partial.unlink()
+        if isinstance(error, OSError):
+            raise OutputError(f"{path}: cannot write ({error.strerror or error})") from error
+        raise
 
 
 def _json_default(value: object) -> object:
@@ -141,9 +217,11 @@ def _json_default(value: object) -> object:
 def rescaled_grid(shape: tuple[int, ...], affine: np.ndarray, resolution_mm: float) -> Grid:
     """The grid covering the same field of view as (shape, affine) with ``resolution_mm`` voxels
     along the same axes, centred on it (whole voxels only)."""
+    check_resolution(resolution_mm)
     spacing = voxel_spacing(affine)
     new_shape = tuple(int(np.floor(n * s / resolution_mm)) for n, s in zip(shape, spacing,
                                                                           strict=True))
+    check_grid_size(new_shape, resolution_mm)
     scaled = np.array(affine, dtype=np.float64)
     scaled[:3, :3] = affine[:3, :3] / spacing * resolution_mm
     scaled[:3, 3] = affine[:3, 3] + affine[:3, :3] @ ((resolution_mm / spacing - 1.0) / 2.0)
@@ -151,7 +229,12 @@ def rescaled_grid(shape: tuple[int, ...], affine: np.ndarray, resolution_mm: flo
 
 
 def isotropic_grid(images: list[LRImage], resolution_mm: float) -> Grid:
-    """An isotropic grid oriented like the first image, covering every image's field of view."""
+    """An isotropic grid oriented like the first image, covering every image's field of view.
+
+    Only the shape is computed: check the images' coverage (``field_of_view_coverage``) and then
+    ``check_grid_size`` before allocating anything on it.
+    """
+    check_resolution(resolution_mm)
     first = images[0].affine
     rotation = first[:3, :3] / voxel_spacing(first)
     corners = []
@@ -167,3 +250,64 @@ def isotropic_grid(images: list[LRImage], resolution_mm: float) -> Grid:
     affine[:3, :3] = rotation * resolution_mm
     affine[:3, 3] = rotation @ (low + resolution_mm / 2.0)
     return Grid(shape, affine)
+
+
+def check_resolution(resolution_mm: float) -> None:
+    """A grid spacing must be a positive finite number of millimetres."""
+    if not (np.isfinite(resolution_mm) and resolution_mm > 0):
+        raise InputError(f"resolution {resolution_mm} mm: expected a positive finite number")
+
+
+def check_grid_size(shape: tuple[int, ...], resolution_mm: float) -> None:
+    """Refuse an empty grid, or one above MAX_GRID_VOXELS, saying the size it would need."""
+    voxels = int(np.prod(np.asarray(shape, dtype=np.float64)))
+    size = "x".join(str(n) for n in shape)
+    if min(shape) < 1:
+        raise InputError(f"a {resolution_mm:g} mm grid over this field of view has no voxels "
+                         f"({size}): the resolution exceeds the field of view")
+    if voxels > MAX_GRID_VOXELS:
+        raise InputError(f"a {resolution_mm:g} mm grid over this field of view would need {size} "
+                         f"= {voxels:.3g} voxels ({voxels * 4 / 2**30:.3g} GiB per float32 "
+                         f"image), above the limit of {MAX_GRID_VOXELS:.3g} voxels (1 GiB); "
+                         "choose a coarser resolution")
+
+
+def field_of_view_coverage(shape: tuple[int, ...], affine: np.ndarray, grid: Grid,
+                           points_per_axis: int = 24) -> float:
+    """Fraction of ``grid`` (of its mask's voxels, if it has a non-empty mask) that lies inside
+    the field of view of an image (shape, affine), estimated on at most points_per_axis^3 voxels
+    spread evenly over the grid (cheap even for a grid too large to allocate)."""
+    if grid.mask is not None and grid.mask.any():
+        ijk = np.argwhere(grid.mask).astype(np.float64)
+        ijk = ijk[:: max(1, len(ijk) // points_per_axis**3)]
+    else:
+        axes = [np.linspace(0, n - 1, min(n, points_per_axis)) for n in grid.shape]
+        ijk = np.stack(np.meshgrid(*axes, indexing="ij"), axis=-1).reshape(-1, 3)
+    inside = world_to_voxel(affine, voxel_to_world(grid.affine, ijk))
+    within = np.all((inside >= -0.5) & (inside <= np.asarray(shape) - 0.5), axis=1)
+    return float(within.mean())
+
+
+def check_field_of_view(path: str | Path, shape: tuple[int, ...], affine: np.ndarray,
+                        grid: Grid) -> None:
+    """Refuse an LR scan (at ``path``) that images less than MIN_FIELD_OF_VIEW_COVERAGE of the
+    HR grid: the output there would be extrapolated, not super-resolved."""
+    coverage = field_of_view_coverage(shape, affine, grid)
+    if coverage < MIN_FIELD_OF_VIEW_COVERAGE:
+        region = "HR grid's mask" if grid.mask is not None and grid.mask.any() else "HR grid"
+        raise InputError(f"{path}: its field of view covers {100 * coverage:.0f}% of the "
+                         f"{region} (at least {100 * MIN_FIELD_OF_VIEW_COVERAGE:.0f}% needed); "
+                         "are the scans of the same subject, registered to each other?")
+
+
+def check_same_grid(path: str | Path, shape: tuple[int, ...], affine: np.ndarray,
+                    reference: str | Path, reference_shape: tuple[int, ...],
+                    reference_affine: np.ndarray) -> None:
+    """Refuse an image (at ``path``) that is not on the grid (shape and affine) of ``reference``."""
+    if tuple(shape) != tuple(reference_shape):
+        raise InputError(f"{path}: shape {tuple(shape)} differs from {reference} "
+                         f"{tuple(reference_shape)}")
+    difference = float(np.abs(np.asarray(affine) - np.asarray(reference_affine)).max())
+    if difference > AFFINE_TOLERANCE_MM:
+        raise InputError(f"{path}: affine differs from {reference} by up to {difference:.3g} mm; "
+                         "the images must share one voxel grid")

@@ -43,10 +43,11 @@ class Acquisition:
             raise InputError(f"unknown view {self.view!r}; choose one of {sorted(VIEW_WORLD_AXIS)}")
         if self.model not in MODELS:
             raise InputError(f"unknown LR model {self.model!r}; choose one of {list(MODELS)}")
-        if not self.thickness > 0:
-            raise InputError(f"slice thickness must be positive, got {self.thickness}")
-        if self.noise < 0:
-            raise InputError(f"noise must be >= 0, got {self.noise}")
+        if not (np.isfinite(self.thickness) and self.thickness > 0):
+            raise InputError(f"slice thickness must be a positive finite number, got "
+                             f"{self.thickness}")
+        if not (np.isfinite(self.noise) and self.noise >= 0):
+            raise InputError(f"noise must be a finite number >= 0, got {self.noise}")
 
 
 def through_plane_axis(affine: np.ndarray, view: str) -> int:
@@ -144,5 +145,7 @@ def simulate_lr(hr: np.ndarray, affine: np.ndarray, acquisition: Acquisition,
 def _seed_int(seed: int | str) -> int:
     """A stable integer seed from an int or a descriptive string (not Python's salted hash)."""
     if isinstance(seed, int):
+        if seed < 0:
+            raise InputError(f"seed must be an integer >= 0, got {seed}")
         return seed
     return int.from_bytes(hashlib.sha256(seed.encode()).digest()[:8], "little")

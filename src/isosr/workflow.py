@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import logging
 import sys
+import traceback
 from collections.abc import Callable
 from contextlib import redirect_stderr, redirect_stdout
 from pathlib import Path
@@ -28,6 +29,7 @@ def run_logged(log_path: str | Path, job: Callable[[], object]) -> None:
         try:
             job()
         except USER_ERRORS as error:
+            print(f"DEBUG traceback of the error below:\n{traceback.format_exc()}", file=log)
             message = f"isosr error: {error}"
             print(message, file=log)
             print(message, file=console)

@@ -8,7 +8,8 @@ import numpy as np
 from snakemake.utils import validate
 
 import isosr.paths as paths
-from isosr.config import Plan
+from isosr.config import ConfigError, Plan
+from isosr.io import InputError
 from isosr.data.embedded import CONTRASTS
 from isosr.data.templates import field_of_view_mm
 
@@ -17,7 +18,13 @@ validate(config, schema="../schemas/config.schema.yaml")
 # The subjects of a downloaded dataset are known once its files are indexed: every subject
 # listing (e.g. a table's inputs) of an http dataset waits for the index_download checkpoint
 # (defined in fetch.smk; the lambda looks it up only when called).
-PLAN = Plan(config, await_index=lambda dataset: checkpoints.index_download.get(dataset=dataset))
+# A config error is one line naming the key, before any job (no traceback).
+try:
+    PLAN = Plan(
+        config, await_index=lambda dataset: checkpoints.index_download.get(dataset=dataset)
+    )
+except (ConfigError, InputError) as error:
+    raise SystemExit(f"isosr error: {error}") from None
 
 
 def _alternatives(names):
