@@ -40,7 +40,9 @@ CONDA_TO_PYPI = {"pytorch": "torch", "matplotlib-base": "matplotlib"}
 RULES_DUMP = """
 import json, os, sys
 from pathlib import Path
+from types import SimpleNamespace
 from snakemake.api import SnakemakeApi
+from isosr.methods import method_names
 from snakemake.settings.types import ConfigSettings, OutputSettings, ResourceSettings
 
 snakefile, configfile = map(Path, sys.argv[1:3])
@@ -48,10 +50,15 @@ with SnakemakeApi(OutputSettings(quiet=True)) as api:
     workflow = api.workflow(resource_settings=ResourceSettings(),
                             config_settings=ConfigSettings(configfiles=[configfile]),
                             snakefile=snakefile, workdir=Path.cwd())._workflow  # no public list
-    rules = [{"name": rule.name, "runs_code": not rule.norun, "is_run": rule.is_run,
-              "script": str(Path(rule.snakefile).parent / rule.script) if rule.script else None,
-              "conda": str(Path(rule.snakefile).parent / rule.conda_env) if rule.conda_env
-              else None} for rule in workflow.rules]
+def envs(rule):  # a per-method env (a function of the method): every method's
+    if not rule.conda_env:
+        return []
+    found = ([rule.conda_env(SimpleNamespace(method=m)) for m in method_names()]
+             if callable(rule.conda_env) else [rule.conda_env])
+    return sorted({str(Path(rule.snakefile).parent / env) for env in found})
+rules = [{"name": rule.name, "runs_code": not rule.norun, "is_run": rule.is_run,
+          "script": str(Path(rule.snakefile).parent / rule.script) if rule.script else None,
+          "conda": envs(rule)} for rule in workflow.rules]
 print(json.dumps({"rules": rules, "source_dir": os.environ.get("ISOSR_SOURCE_DIR")}))
 """
 
@@ -150,11 +157,12 @@ def test_every_rule_that_runs_code_names_a_rule_env(workflow_rules):
     for rule in runs_code:
         assert not rule["is_run"], f"rule {rule['name']}: run: blocks cannot use conda envs"
         assert rule["conda"], f"rule {rule['name']} has no conda: directive"
-        assert Path(rule["conda"]).resolve() in RULE_ENVS, (rule["name"], rule["conda"])
+        for env in rule["conda"]:
+            assert Path(env).resolve() in RULE_ENVS, (rule["name"], env)
 
 
 def test_every_rule_env_is_used_and_the_workflow_names_its_source(workflow_rules):
-    used = {Path(rule["conda"]).resolve() for rule in workflow_rules["rules"] if rule["conda"]}
+    used = {Path(env).resolve() for rule in workflow_rules["rules"] for env in rule["conda"]}
     assert used == set(RULE_ENVS)
     assert workflow_rules["source_dir"] == str(REPO)
 
@@ -226,12 +234,13 @@ def test_each_env_provides_what_its_rules_scripts_import(workflow_rules):
     for rule in workflow_rules["rules"]:
         if not rule["script"]:
             continue
-        available = set(env_packages(Path(rule["conda"]).resolve()))
-        missing = {f"{distribution_of(module)} (imported by {path.relative_to(REPO)})"
-                   for module, path in third_party_imports(Path(rule["script"])).items()
-                   if distribution_of(module) not in available}
-        assert not missing, (f"rule {rule['name']} needs {sorted(missing)}, which "
-                             f"{Path(rule['conda']).name} lacks")
+        for env in rule["conda"]:
+            available = set(env_packages(Path(env).resolve()))
+            missing = {f"{distribution_of(module)} (imported by {path.relative_to(REPO)})"
+                       for module, path in third_party_imports(Path(rule["script"])).items()
+                       if distribution_of(module) not in available}
+            assert not missing, (f"rule {rule['name']} needs {sorted(missing)}, which "
+                                 f"{Path(env).name} lacks")
 
 
 def test_post_deploy_script_installs_isosr_from_the_source_tree(tmp_path):

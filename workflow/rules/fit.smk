@@ -7,7 +7,7 @@
 # but leaves it, so running the workflow again resumes from the last finished epoch; the job
 # removes it once it has succeeded. One CPU thread per fit: fits run side by side on the cores
 # (PyTorch's OpenMP threads slow down badly when they share cores with other jobs);
-# `--set-threads fit_T1w_T2w=8` gives a CPU-only fit more. A training job takes every core.
+# `--set-threads fit_T1w_T2w=8` gives a CPU-only fit more. A training job takes up to 8 cores.
 
 
 rule train:
@@ -20,7 +20,7 @@ rule train:
         "logs/train/{dataset}/{scenario}/{method}.log",
     wildcard_constraints:
         method=_alternatives(PLAN.trained_methods),
-    threads: workflow.cores
+    threads: 8  # capped at --cores locally
     resources:
         gpu=lambda w: _gpus(w.method),
         cpus_per_gpu=lambda w, threads: threads,
