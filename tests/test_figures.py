@@ -195,7 +195,9 @@ def test_tiny_run_produces_tables_figures_and_report(tiny_run, tiny_config):
             assert (tiny_run / "results" / "tables" / f"{name}.{extension}").stat().st_size > 200
     dice = pd.read_csv(tiny_run / "results" / "tables" / f"{stem}_dice.csv")
     mean_dice = dice[dice["metric"] == "Dice"].set_index("method")["mean"]
-    assert (mean_dice > 0.6).all() and mean_dice["cubic"] > mean_dice["nearest"]
+    # the tiny ArSSR (6 training steps) only proves the cohort path runs: not scored here
+    assert (mean_dice[["nearest", "cubic"]] > 0.6).all()
+    assert mean_dice["cubic"] > mean_dice["nearest"]
     quality = (tiny_run / "results" / "tables" / f"{stem}.md").read_text()
     assert "n/a†" in quality and "† LPIPS not computed" in quality
     for kind in ("qualitative", "mi", "metrics"):
