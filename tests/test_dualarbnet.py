@@ -1,4 +1,4 @@
-"""Dual-ArbNet on the cohort contract: slice geometry, training on held-out data, kill-and-resume."""
+"""Dual-ArbNet on the cohort contract: slice geometry, held-out training, kill-and-resume."""
 
 from __future__ import annotations
 
@@ -128,6 +128,17 @@ def test_paper_profile_builds_the_papers_network():
     params = DualArbNetParams()
     assert (params.lr_patch, params.patches_per_step, params.learning_rate,
             params.lr_halving_epochs, params.kspace_weight) == (32, 6, 1e-4, 40, 0.05)
+
+
+@pytest.mark.parametrize(("values", "message"), [
+    ({"kspace_mask": "all"}, r"methods.dual-arbnet.kspace_mask: 'all' is not one of"),
+    ({"max_scale": 0.5}, r"methods.dual-arbnet.max_scale: expected a number >= 1"),
+    ({"warmup_epochs": -1}, r"methods.dual-arbnet.warmup_epochs: expected an integer >= 0"),
+    ({"profile": "gpu"}, r"methods.dual-arbnet.profile: unknown profile 'gpu'"),
+])
+def test_bad_hyper_parameters_are_one_line_naming_the_key(values, message):
+    with pytest.raises(InputError, match=message):
+        create_method("dual-arbnet", values)
 
 
 def test_kspace_loss_sees_only_its_band():
