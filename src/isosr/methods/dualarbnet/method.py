@@ -36,7 +36,7 @@ Adapted from 2D k-space-cropped slices to thick-slice stacks (see the README):
 from __future__ import annotations
 
 import logging
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, replace
 from pathlib import Path
 
 import numpy as np
@@ -156,13 +156,15 @@ class Slice:
     def flipped(self, axis: int) -> Slice:
         """The same slice mirrored along plane axis ``axis`` (augmentation)."""
         target, reference = self.target.flip(axis), self.reference.flip(axis)
-        name = ("rows", "cols")[axis]
-        flipped = {
-            f"target_{name}": target.shape[axis] - 1 - getattr(self, f"target_{name}").flip(0),
-            f"reference_{name}": (reference.shape[axis] - 1
-                                  - getattr(self, f"reference_{name}").flip(0)),
-            f"{name[:-1]}_offsets": -getattr(self, f"{name[:-1]}_offsets").flip(0)}
-        return Slice(**{**self.__dict__, "target": target, "reference": reference, **flipped})
+        if axis == 0:
+            return replace(self, target=target, reference=reference,
+                           target_rows=len(target) - 1 - self.target_rows.flip(0),
+                           reference_rows=len(reference) - 1 - self.reference_rows.flip(0),
+                           row_offsets=-self.row_offsets.flip(0))
+        return replace(self, target=target, reference=reference,
+                       target_cols=target.shape[1] - 1 - self.target_cols.flip(0),
+                       reference_cols=reference.shape[1] - 1 - self.reference_cols.flip(0),
+                       col_offsets=-self.col_offsets.flip(0))
 
     def transposed(self) -> Slice:
         """The same slice with its two axes swapped (with a flip: a 90-degree rotation)."""
