@@ -77,7 +77,8 @@ def main() -> None:
     epochs = method.params.epochs
     print(f"{arguments.method} ({arguments.profile}) on {trained.device}, grid {grid.shape}, "
           f"{len(pairs)} training subjects, {arguments.threads} thread(s)")
-    print(f"training: {seconds:.0f} s for {epochs} epochs ({seconds / epochs:.1f} s per epoch)")
+    print(f"training: {seconds:.0f} s for {epochs} epoch(s) of every contrast "
+          f"({seconds / epochs:.1f} s per epoch)")
     if epochs != full_epochs:
         print(f"projected full training ({full_epochs} epochs): "
               f"{seconds / epochs * full_epochs:.0f} s")
