@@ -39,7 +39,8 @@ def test_readme_parameter_tables_are_generated_from_the_dataclasses():
     from isosr.methods.docs import BLOCK, render
 
     readme = (REPO / "README.md").read_text()
-    assert {m.group("method") for m in BLOCK.finditer(readme)} >= {"inr-splithead", "arssr"}
+    assert {m.group("method") for m in BLOCK.finditer(readme)} >= {"inr-splithead", "arssr",
+                                                                   "dual-arbnet"}
     assert render(readme) == readme, "run: python -m isosr.methods.docs README.md"
 
 

@@ -59,7 +59,8 @@ def load_lr(lr_paths: Mapping[str, str | Path], acquisitions: Mapping[str, Mappi
         data, affine = load_nifti(path)
         check_field_of_view(path, data.shape, affine, grid)
         spec = acquisitions[contrast]
-        lr[contrast] = LRImage(data, affine, spec["view"], float(spec["thickness"]))
+        lr[contrast] = LRImage(data, affine, spec["view"], float(spec["thickness"]),
+                               spec.get("model", "slice-profile"), float(spec.get("noise", 0.0)))
     return lr
 
 

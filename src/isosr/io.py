@@ -63,12 +63,15 @@ MIN_FIELD_OF_VIEW_COVERAGE = 0.5
 
 @dataclass(frozen=True)
 class LRImage:
-    """A low-resolution acquisition: intensities, affine, and how it was acquired."""
+    """A low-resolution acquisition: intensities, affine, and how it was acquired (the
+    scenario's LR model and noise, for methods that simulate more of the same in training)."""
 
     data: np.ndarray
     affine: np.ndarray
     view: str = "axial"
     thickness: float = 1.0
+    model: str = "slice-profile"
+    noise: float = 0.0
 
 
 def voxel_spacing(affine: np.ndarray) -> np.ndarray:

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 from isosr.methods.arssr.params import ArSSRParams
 from isosr.methods.base import NoParams
+from isosr.methods.dualarbnet.params import DualArbNetParams
 from isosr.methods.inr.params import INRParams, SingleParams, SplitHeadParams
 from isosr.methods.registry import MethodSpec
 
@@ -32,4 +33,10 @@ SPECS: tuple[MethodSpec, ...] = (
                implementation="isosr.methods.arssr.method:ArSSR",
                summary="ArSSR (Wu et al. 2023): CNN encoder + implicit MLP decoder, one model "
                        "per contrast, trained on the training subjects."),
+    MethodSpec("dual-arbnet", kind="cohort", gpu=True, env="envs/inr.yaml",
+               params=DualArbNetParams,
+               implementation="isosr.methods.dualarbnet.method:DualArbNet",
+               summary="Dual-ArbNet (Zhang et al. 2023): shared 2D encoder + implicit fusion "
+                       "decoder, each contrast super-resolved with the other as reference, "
+                       "trained on the training subjects."),
 )

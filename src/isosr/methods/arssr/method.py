@@ -41,18 +41,23 @@ from isosr.methods.inr.training import select_device
 PREDICTION_CHUNK = 1 << 15
 
 
-def conv3(channels_in: int, channels_out: int) -> nn.Conv3d:
-    return nn.Conv3d(channels_in, channels_out, 3, padding=1)
+CONVOLUTIONS: dict[int, type[nn.Module]] = {2: nn.Conv2d, 3: nn.Conv3d}
+
+
+def conv3(channels_in: int, channels_out: int, kernel: int = 3, dims: int = 3) -> nn.Module:
+    """A zero-padded ('same' size) convolution, 3D or (``dims=2``) 2D."""
+    return CONVOLUTIONS[dims](channels_in, channels_out, kernel, padding=kernel // 2)
 
 
 class ResidualDenseBlock(nn.Module):
     """``layers`` densely connected conv+ReLU layers, 1x1 local fusion, local residual."""
 
-    def __init__(self, width: int, growth: int, layers: int) -> None:
+    def __init__(self, width: int, growth: int, layers: int, dims: int = 3) -> None:
         super().__init__()
         self.layers = nn.ModuleList(
-            nn.Sequential(conv3(width + i * growth, growth), nn.ReLU()) for i in range(layers))
-        self.fusion = nn.Conv3d(width + layers * growth, width, 1)
+            nn.Sequential(conv3(width + i * growth, growth, dims=dims), nn.ReLU())
+            for i in range(layers))
+        self.fusion = conv3(width + layers * growth, width, 1, dims)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         features = [x]
@@ -62,15 +67,19 @@ class ResidualDenseBlock(nn.Module):
 
 
 class RDN(nn.Module):
-    """Residual dense network (Zhang et al. 2018) in 3D without its upscaling layer."""
+    """Residual dense network (Zhang et al. 2018) without its upscaling layer, in 3D (ArSSR)
+    or 2D (``dims=2``, Dual-ArbNet)."""
 
-    def __init__(self, width: int, blocks: int, layers: int, features: int) -> None:
+    def __init__(self, width: int, blocks: int, layers: int, features: int,
+                 dims: int = 3) -> None:
         super().__init__()
-        self.shallow1, self.shallow2 = conv3(1, width), conv3(width, width)
-        self.blocks = nn.ModuleList(ResidualDenseBlock(width, width, layers)
+        self.shallow1 = conv3(1, width, dims=dims)
+        self.shallow2 = conv3(width, width, dims=dims)
+        self.blocks = nn.ModuleList(ResidualDenseBlock(width, width, layers, dims)
                                     for _ in range(blocks))
-        self.fusion = nn.Sequential(nn.Conv3d(blocks * width, width, 1), conv3(width, width))
-        self.output = conv3(width, features)
+        self.fusion = nn.Sequential(conv3(blocks * width, width, 1, dims),
+                                    conv3(width, width, dims=dims))
+        self.output = conv3(width, features, dims=dims)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         shallow = self.shallow1(x)
