@@ -46,7 +46,8 @@ def run_fit(method: str, params: dict[str, Any] | None, lr_paths: dict[str, str 
     for contrast, path in lr_paths.items():
         data, lr_affine = load_nifti(path)
         spec = acquisitions[contrast]
-        lr[contrast] = LRImage(data, lr_affine, spec["view"], float(spec["thickness"]))
+        lr[contrast] = LRImage(data, lr_affine, spec["view"], float(spec["thickness"]),
+                               spec.get("model", "slice-profile"))
     model = create_method(method, params, seed=seed)
     if threads is not None:
         torch.set_num_threads(threads)

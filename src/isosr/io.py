@@ -51,6 +51,7 @@ class LRImage:
     affine: np.ndarray
     view: str = "axial"
     thickness: float = 1.0
+    model: str = "slice-profile"  # the acquisition model of isosr.simulate
 
 
 def voxel_spacing(affine: np.ndarray) -> np.ndarray:
