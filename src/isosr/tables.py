@@ -43,6 +43,12 @@ QUALITY_METRICS = ("PSNR", "SSIM", "LPIPS")
 MIN_SUBJECTS_FOR_TEST = 5
 CONTRAST_ORDER = ("T1w", "T2w", "FLAIR", "PDw")  # column order (McGinnis et al. put T1w first)
 COST = "all"  # contrast value of the cost rows (fit.json is per method and subject)
+# McGinnis et al. 2023, Table 1's rows in its order (other methods keep their config places)
+TABLE1_METHODS = ("cubic", "lrtv", "eclare", "inr-single", "inr-vanilla", "inr-splithead")
+METHOD_LABELS = {"lrtv": "LRTV", "eclare": "SMORE (ECLARE)"}
+METHOD_NOTES = {"eclare": "SMORE (ECLARE): McGinnis et al. ran SMORE v3.1.2, whose code is not "
+                          "publicly available; ECLARE 1.0.1 is its successor from the same lab "
+                          "(same self-supervised through-plane training, WDSR network)."}
 
 
 @dataclass(frozen=True)
@@ -126,6 +132,19 @@ def read_fit_records(paths: Iterable[str | Path], dataset: str, scenario: str
                                      ("peak_memory_mb", "peak_memory_mb"))]
     frame = pd.DataFrame(rows, columns=METRIC_COLUMNS)
     return frame, {method: ", ".join(sorted(names)) for method, names in devices.items()}
+
+
+def ordered_methods(names: Iterable[str]) -> list[str]:
+    """Method names in their given order, except that Table 1's methods, in the places they
+    take, follow Table 1's order."""
+    names = list(dict.fromkeys(names))
+    table1 = iter(sorted((m for m in names if m in TABLE1_METHODS), key=TABLE1_METHODS.index))
+    return [next(table1) if m in TABLE1_METHODS else m for m in names]
+
+
+def method_label(method: str) -> str:
+    """A method's row label: its paper name where it differs from the registry name."""
+    return METHOD_LABELS.get(method, method)
 
 
 def ordered_contrasts(names: Iterable[str]) -> list[str]:
@@ -214,7 +233,7 @@ def build_table(name: str, caption: str, metrics: pd.DataFrame, columns: list[Co
     column's metric to {method: text}.
     """
     values = _pivot(metrics)
-    present = [m for m in methods if m in set(metrics["method"])]
+    present = ordered_methods(m for m in methods if m in set(metrics["method"]))
     cells: dict[tuple[str, int], Cell | str] = {}
     for index, column in enumerate(columns):
         if column.text:
@@ -245,6 +264,7 @@ def build_table(name: str, caption: str, metrics: pd.DataFrame, columns: list[Co
             if subjects >= MIN_SUBJECTS_FOR_TEST else
             f"p-values against {reference} need ≥ {MIN_SUBJECTS_FOR_TEST} subjects "
             f"(here {subjects}): not shown.")
+    footnotes += [METHOD_NOTES[m] for m in present if m in METHOD_NOTES]
     return Table(name, caption, columns, present, cells, dict(notes or {}), footnotes)
 
 
@@ -333,7 +353,7 @@ def to_markdown(table: Table) -> str:
              "| " + " | ".join(["---"] * len(header)) + " |"]
     for method in table.methods:
         texts = [_cell_text(table, i, method, MARKDOWN) for i in range(len(table.columns))]
-        lines.append("| " + " | ".join([method, *texts]) + " |")
+        lines.append("| " + " | ".join([method_label(method), *texts]) + " |")
     for note in _footnotes(table, MARKDOWN):
         lines += ["", note]
     return "\n".join(lines) + "\n"
@@ -370,7 +390,7 @@ def to_latex(table: Table) -> str:
     lines.append(r"\midrule")
     for method in table.methods:
         texts = [_cell_text(table, i, method, LATEX) for i in range(len(table.columns))]
-        lines.append(" & ".join([_latex_escape(method), *texts]) + r" \\")
+        lines.append(" & ".join([_latex_escape(method_label(method)), *texts]) + r" \\")
     lines += [r"\bottomrule", r"\end{tabular}}"]
     notes = _footnotes(table, LATEX)
     if notes:
@@ -396,7 +416,7 @@ def to_html(table: Table) -> str:
             f"{html.escape(name)}</th>" for name, first, last in groups) + "</tr>")
     head.append("<tr><th>Method</th>" + "".join(
         f"<th>{html.escape(c.label + c.arrows[0])}</th>" for c in table.columns) + "</tr>")
-    body = ["<tr><td>" + html.escape(method) + "</td>" + "".join(
+    body = ["<tr><td>" + html.escape(method_label(method)) + "</td>" + "".join(
         f"<td>{_cell_text(table, i, method, HTML)}</td>" for i in range(len(table.columns)))
         + "</tr>" for method in table.methods]
     notes = "".join(f"<p>{note}</p>" for note in _footnotes(table, HTML))

@@ -42,6 +42,11 @@ class SubjectMethod(ABC):
     def fit_predict(self, lr: dict[str, LRImage], grid: Grid) -> dict[str, np.ndarray]:
         """Fit on the LR images of every contrast; return each contrast on ``grid``."""
 
+    @classmethod
+    def required_files(cls, params: dict[str, Any]) -> list[str]:
+        """Files the workflow must make before a fit with ``params`` (e.g. a tool's environment)."""
+        return []
+
     def describe(self) -> dict[str, Any]:
         """Name, hyper-parameters and seed, for fit.json."""
         return {"method": self.name, "params": asdict(self.params), "seed": self.seed}
