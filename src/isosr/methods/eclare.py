@@ -37,7 +37,7 @@ INSTALL_HINT = (f"create its environment with `envs/install-eclare.sh` (or `snak
                 f"{DEFAULT_EXECUTABLE}`) or set methods.eclare.executable")
 PROFILES = {  # profile: (n_patches, batch_size)
     "paper": (1_000_000, 128),  # run-eclare's defaults
-    "cpu": (2_000, 32),
+    "cpu": (256, 32),
 }
 GEOMETRY_TOLERANCE_MM = 1e-3
 
@@ -124,7 +124,13 @@ def eclare_on_grid(image: LRImage, grid: Grid, params: Params, executable: str,
     if not output.is_file():
         raise InputError(f"ECLARE wrote no {output.name}")
     data, affine = load_nifti(output)
-    check_output_geometry(image.affine, image.data.shape, affine, data.shape, axis)
+    return output_on_grid(data, affine, image.affine, image.data.shape, axis, grid)
+
+
+def output_on_grid(data: np.ndarray, affine: np.ndarray, lr_affine: np.ndarray,
+                   lr_shape: tuple[int, ...], axis: int, grid: Grid) -> np.ndarray:
+    """ECLARE's output, its geometry checked against its input stack, on ``grid`` (cubic)."""
+    check_output_geometry(lr_affine, lr_shape, affine, data.shape, axis)
     return resample_to_grid(data, affine, grid, order=3)
 
 

@@ -102,24 +102,32 @@ def _apply_along(matrix: torch.Tensor, volume: torch.Tensor, axis: int) -> torch
     return torch.matmul(matrix, volume.movedim(axis, -2)).movedim(-2, axis)
 
 
-def tv_gradient(x: torch.Tensor, smoothing: float) -> torch.Tensor:
+class TotalVariation:
     """Gradient of the smoothed isotropic TV, sum sqrt(|D x|^2 + smoothing): D^T (D x / |D x|)
-    (= -div(grad x / |grad x|)), D = forward differences with Neumann boundaries."""
-    differences = []
-    for axis in range(3):
-        difference = torch.zeros_like(x)
-        torch.sub(x.narrow(axis, 1, x.shape[axis] - 1), x.narrow(axis, 0, x.shape[axis] - 1),
-                  out=difference.narrow(axis, 0, x.shape[axis] - 1))
-        differences.append(difference)
-    norm = torch.sqrt(differences[0].square() + differences[1].square()
-                      + differences[2].square() + smoothing)
-    gradient = torch.zeros_like(x)
-    for axis, difference in enumerate(differences):
-        difference /= norm
-        inner = difference.narrow(axis, 0, x.shape[axis] - 1)
-        gradient.narrow(axis, 0, x.shape[axis] - 1).sub_(inner)
-        gradient.narrow(axis, 1, x.shape[axis] - 1).add_(inner)
-    return gradient
+    (= -div(grad x / |grad x|)), D = forward differences with Neumann boundaries. Works in
+    buffers allocated once per image shape (thousands of calls per fit)."""
+
+    def __init__(self, like: torch.Tensor, smoothing: float) -> None:
+        self.smoothing = smoothing
+        self.differences = [torch.zeros_like(like) for _ in range(3)]  # last planes stay 0
+        self.norm = torch.empty_like(like)
+        self.gradient_buffer = torch.empty_like(like)
+
+    def gradient(self, x: torch.Tensor) -> torch.Tensor:
+        """The gradient at ``x`` (a buffer, overwritten by the next call)."""
+        inner = [(axis, x.shape[axis] - 1) for axis in range(3)]
+        for (axis, n), difference in zip(inner, self.differences, strict=True):
+            torch.sub(x.narrow(axis, 1, n), x.narrow(axis, 0, n), out=difference.narrow(axis, 0, n))
+        torch.mul(self.differences[0], self.differences[0], out=self.norm)
+        self.norm.addcmul_(self.differences[1], self.differences[1])
+        self.norm.addcmul_(self.differences[2], self.differences[2])
+        self.norm.add_(self.smoothing).sqrt_()
+        gradient = self.gradient_buffer.zero_()
+        for (axis, n), difference in zip(inner, self.differences, strict=True):
+            difference.div_(self.norm)
+            gradient.narrow(axis, 0, n).sub_(difference.narrow(axis, 0, n))
+            gradient.narrow(axis, 1, n).add_(difference.narrow(axis, 0, n))
+        return gradient
 
 
 def singular_value_threshold(x: torch.Tensor, mode: int, threshold: float) -> torch.Tensor:
@@ -147,6 +155,7 @@ def lrtv(image: LRImage, grid: Grid, params: Params) -> tuple[np.ndarray, dict]:
     weight = 1.0 / 3.0  # alpha_i
     rho = params.rho
     norm_y = float(torch.linalg.vector_norm(y))
+    total_variation = TotalVariation(x, params.tv_smoothing)
     history: dict[str, list[float]] = {"change": [], "data_residual": [], "iteration_seconds": []}
     for iteration in range(params.iterations):
         start = time.perf_counter()
@@ -154,7 +163,7 @@ def lrtv(image: LRImage, grid: Grid, params: Params) -> tuple[np.ndarray, dict]:
         anchor = adjoint_y + rho * sum(m - d for m, d in zip(copies, duals, strict=True))
         for _ in range(params.gradient_steps):
             gradient = operator.adjoint(operator.forward(x))
-            gradient.add_(tv_gradient(x, params.tv_smoothing), alpha=params.lambda_tv)
+            gradient.add_(total_variation.gradient(x), alpha=params.lambda_tv)
             gradient.add_(x, alpha=3.0 * rho).sub_(anchor)
             x.add_(gradient, alpha=-params.step_size).clamp_(min=0.0)
         for mode in range(3):
