@@ -83,7 +83,12 @@ def test_lrtv_beats_cubic_on_a_piecewise_constant_phantom():
         data, lr_affine = simulate_lr(hr, affine, Acquisition(view, 6.0, "slice-profile"))
         lr[contrast] = LRImage(data, lr_affine, view, 6.0, "slice-profile")
     method = create_method("lrtv")
-    predictions = method.fit_predict(lr, grid)
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)  # as in a fit job; OpenMP threads crawl on a loaded machine
+    try:
+        predictions = method.fit_predict(lr, grid)
+    finally:
+        torch.set_num_threads(threads)
     for contrast, image in lr.items():
         cubic = resample_to_grid(image.data, image.affine, grid, order=3)
         psnr = {name: 10 * np.log10(1.0 / np.mean((volume - hr) ** 2))
