@@ -30,7 +30,9 @@ from packaging.version import Version
 
 ENVS = REPO / "envs"
 DRIVER_ENV = ENVS / "workflow.yaml"  # runs Snakemake itself, not a rule
-RULE_ENVS = sorted(set(ENVS.glob("*.yaml")) - {DRIVER_ENV})
+# envs of external tools (not isosr): their pins follow the tool, they do not install isosr
+TOOL_ENVS = [ENVS / "eclare.yaml"]
+RULE_ENVS = sorted(set(ENVS.glob("*.yaml")) - {DRIVER_ENV, *TOOL_ENVS})
 CONDA_PIN = re.compile(r"^(?P<name>[a-z0-9][a-z0-9._-]*)=(?P<version>[0-9][0-9a-z.]*)$")
 PIP_PIN = re.compile(r"^(?P<name>[A-Za-z0-9][A-Za-z0-9._-]*)==(?P<version>[0-9][0-9a-z.]*)$")
 # conda-forge names that differ from the PyPI distribution they provide
@@ -158,16 +160,16 @@ def test_every_rule_that_runs_code_names_a_rule_env(workflow_rules):
         assert not rule["is_run"], f"rule {rule['name']}: run: blocks cannot use conda envs"
         assert rule["conda"], f"rule {rule['name']} has no conda: directive"
         for env in rule["conda"]:
-            assert Path(env).resolve() in RULE_ENVS, (rule["name"], env)
+            assert Path(env).resolve() in RULE_ENVS + TOOL_ENVS, (rule["name"], env)
 
 
 def test_every_rule_env_is_used_and_the_workflow_names_its_source(workflow_rules):
     used = {Path(env).resolve() for rule in workflow_rules["rules"] for env in rule["conda"]}
-    assert used == set(RULE_ENVS)
+    assert used == set(RULE_ENVS + TOOL_ENVS)
     assert workflow_rules["source_dir"] == str(REPO)
 
 
-@pytest.mark.parametrize("path", [*RULE_ENVS, DRIVER_ENV], ids=lambda p: p.name)
+@pytest.mark.parametrize("path", [*RULE_ENVS, *TOOL_ENVS, DRIVER_ENV], ids=lambda p: p.name)
 def test_env_file_parses_uses_conda_forge_and_pins_everything(path):
     env = load_env(path)
     assert set(env) == {"channels", "dependencies"}, f"{path.name}: unexpected keys {set(env)}"
@@ -181,8 +183,9 @@ def test_env_file_parses_uses_conda_forge_and_pins_everything(path):
     if pip:
         assert "pip" in names, f"{path.name}: a pip section needs pip among the conda packages"
         assert len(pip) == 1 and set(pip[0]) == {"pip"}, path.name
-    if path != DRIVER_ENV:
+    if path in RULE_ENVS:
         assert "setuptools" in names, f"{path.name}: the post-deploy install needs setuptools"
+    if path != DRIVER_ENV:
         for spec in (pip[0]["pip"] if pip else []):
             assert PIP_PIN.match(spec), f"{path.name}: pip entry {spec!r} is not name==version"
 

@@ -283,3 +283,19 @@ def test_benchmark_tables_are_written_in_four_formats(tmp_path):
     assert set(read_back["method"]) == {"nearest", "cubic", "inr"}
     assert sorted(set(read_back["subject"])) == SUBJECTS
     assert pd.read_csv(outputs["quality"]["csv"])["mean"].notna().sum() == 9
+
+
+def test_table1_methods_take_table1_order_and_paper_labels():
+    metrics = synthetic_metrics()
+    renamed = {"inr": "inr-splithead"}
+    extra = metrics[metrics["method"] == "cubic"].assign(method="lrtv")
+    extra_smore = metrics[metrics["method"] == "cubic"].assign(method="eclare")
+    metrics = pd.concat([metrics.replace({"method": renamed}), extra, extra_smore])
+    table = build_table("d-s", "Table 1 order", metrics, quality_columns(metrics),
+                        ["nearest", "inr-splithead", "eclare", "cubic", "lrtv"], "cubic")
+    assert table.methods == ["nearest", "cubic", "lrtv", "eclare", "inr-splithead"]
+    markdown = to_markdown(table)
+    rows = [line.split(" | ")[0] for line in markdown.splitlines() if line.startswith("| ")]
+    assert rows[-4:] == ["| cubic", "| LRTV", "| SMORE (ECLARE)", "| inr-splithead"]
+    assert "SMORE (ECLARE): McGinnis et al. ran SMORE v3.1.2" in markdown
+    assert r"SMORE (ECLARE) & " in to_latex(table) and "<td>SMORE (ECLARE)</td>" in to_html(table)

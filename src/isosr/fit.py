@@ -29,8 +29,10 @@ from isosr.methods.base import TrainingContext, TrainingPair
 
 
 def peak_host_memory_mb() -> float:
-    """Peak resident memory of this process (ru_maxrss: KiB on Linux, bytes on macOS)."""
-    peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+    """Peak resident memory of this process or of the largest tool it ran (an external
+    method's command); ru_maxrss: KiB on Linux, bytes on macOS."""
+    peak = max(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss,
+               resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss)
     return peak / 2**20 if sys.platform == "darwin" else peak / 2**10
 
 

@@ -70,7 +70,7 @@ class LRImage:
     affine: np.ndarray
     view: str = "axial"
     thickness: float = 1.0
-    model: str = "slice-profile"
+    model: str = "slice-profile"  # the acquisition model of isosr.simulate
     noise: float = 0.0
 
 

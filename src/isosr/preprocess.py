@@ -17,8 +17,6 @@ from __future__ import annotations
 
 import logging
 import os
-import shutil
-import subprocess
 import tempfile
 from dataclasses import dataclass
 from pathlib import Path
@@ -40,6 +38,7 @@ from isosr.io import (
     save_nifti,
 )
 from isosr.metrics import mask_bounding_box
+from isosr.tools import require_executable, run_tool
 
 SKULLSTRIP_METHODS = ("hd-bet", "deepbet", "none")
 ANTS_LPS = np.diag([-1.0, -1.0, 1.0, 1.0])  # ITK/ANTs world coordinates are LPS, NIfTI's are RAS
@@ -159,25 +158,20 @@ def hdbet_environment(options: HDBetOptions) -> dict[str, str]:
 def hdbet_mask(data: np.ndarray, affine: np.ndarray, options: HDBetOptions,
                source: str = "") -> np.ndarray:
     """Brain mask from HD-BET 2.x, run as a command (it lives in its own environment)."""
-    if shutil.which(options.executable) is None:
-        raise InputError(f"{source}: skull-stripping with hd-bet needs the {options.executable!r} "
-                         "command: install HD-BET 2.x (`pip install 'isosr[hdbet]'`, which pulls "
-                         "a CUDA build of torch) or set hdbet.executable")
+    require_executable(f"{source}: skull-stripping with hd-bet", options.executable,
+                       "install HD-BET 2.x (`pip install 'isosr[hdbet]'`, which pulls a CUDA "
+                       "build of torch) or set hdbet.executable")
     if not checkpoint_file(options.weights_dir).is_file():
         raise InputError(f"{source}: {missing_parameters_message(options.weights_dir)}")
     with tempfile.TemporaryDirectory(prefix="isosr-hdbet-") as work:
         image, output = Path(work) / "image.nii.gz", Path(work) / "brain.nii.gz"
         save_nifti(image, data, affine)
-        command = hdbet_command(image, output, options, hdbet_device(options))
-        log.info("running %s", " ".join(command))
-        result = subprocess.run(command, env=hdbet_environment(options), capture_output=True,
-                                text=True, check=False)
-        log.info("HD-BET output:\n%s%s", result.stdout, result.stderr)
+        run_tool(f"{source}: HD-BET", hdbet_command(image, output, options,
+                                                   hdbet_device(options)),
+                 env=hdbet_environment(options))
         mask_path = Path(work) / "brain_bet.nii.gz"
-        if result.returncode != 0 or not mask_path.is_file():
-            tail = (result.stderr or result.stdout).strip().splitlines()[-3:]
-            raise InputError(f"{source}: HD-BET failed (exit {result.returncode}): "
-                             f"{' | '.join(tail)}")
+        if not mask_path.is_file():
+            raise InputError(f"{source}: HD-BET wrote no mask ({mask_path.name})")
         return load_nifti(mask_path)[0] > 0
 
 

@@ -123,23 +123,29 @@ def simulate_lr(hr: np.ndarray, affine: np.ndarray, acquisition: Acquisition,
     if step < 1.0 - 1e-6:
         raise InputError(f"slice thickness {acquisition.thickness} mm is below the HR spacing "
                          f"{spacing:.3g} mm: nothing to super-resolve")
-    data = np.asarray(hr, dtype=np.float64)
-    if acquisition.model == "decimate":
-        if abs(step - round(step)) > 1e-6:
-            raise InputError(f"model 'decimate' keeps every k-th slice: thickness "
-                             f"{acquisition.thickness} mm is not a multiple of the HR spacing "
-                             f"{spacing:.3g} mm")
-        centres = slice_centres(data.shape[axis], step, integer=True)
-        lr = _sample_along(data, axis, centres, order=0)
-    else:
-        centres = slice_centres(data.shape[axis], step)
-        if acquisition.model == "slice-profile":
-            data = ndimage.gaussian_filter1d(data, step / FWHM_PER_SIGMA, axis=axis, mode="nearest")
-        elif acquisition.model == "kspace":
-            data = _kspace_lowpass(data, axis, spacing, acquisition.thickness)
-        lr = _sample_along(data, axis, centres, order=3)
+    if acquisition.model == "decimate" and abs(step - round(step)) > 1e-6:
+        raise InputError(f"model 'decimate' keeps every k-th slice: thickness "
+                         f"{acquisition.thickness} mm is not a multiple of the HR spacing "
+                         f"{spacing:.3g} mm")
+    centres = slice_centres(hr.shape[axis], step, integer=acquisition.model == "decimate")
+    lr = degrade_along(hr, axis, spacing, acquisition, centres)
     lr = add_rician_noise(lr, acquisition.noise, np.random.default_rng(_seed_int(seed)))
     return lr.astype(np.float32), lr_affine(affine, axis, centres)
+
+
+def degrade_along(hr: np.ndarray, axis: int, spacing: float, acquisition: Acquisition,
+                  centres: np.ndarray) -> np.ndarray:
+    """The noiseless acquisition model: ``hr`` (``spacing`` mm voxels along ``axis``) filtered
+    by the slice profile of ``acquisition.model`` and sampled at HR voxel indices ``centres``."""
+    data = np.asarray(hr, dtype=np.float64)
+    if acquisition.model == "decimate":
+        return _sample_along(data, axis, centres, order=0)
+    if acquisition.model == "slice-profile":
+        step = acquisition.thickness / spacing
+        data = ndimage.gaussian_filter1d(data, step / FWHM_PER_SIGMA, axis=axis, mode="nearest")
+    elif acquisition.model == "kspace":
+        data = _kspace_lowpass(data, axis, spacing, acquisition.thickness)
+    return _sample_along(data, axis, centres, order=3)
 
 
 def _seed_int(seed: int | str) -> int:
@@ -149,3 +155,20 @@ def _seed_int(seed: int | str) -> int:
             raise InputError(f"seed must be an integer >= 0, got {seed}")
         return seed
     return int.from_bytes(hashlib.sha256(seed.encode()).digest()[:8], "little")
+
+
+def acquisition_matrix(n_hr: int, spacing: float, acquisition: Acquisition,
+                       centres: np.ndarray) -> np.ndarray:
+    """The noiseless acquisition along one axis as a (len(centres), n_hr) matrix.
+
+    ``degrade_along`` is linear on positive images (there the k-space model's magnitude changes
+    nothing), so column j is its response to a unit impulse at HR voxel j on a constant
+    background, minus the background's: applying the matrix along the slice axis gives exactly
+    the simulated LR stack (without noise), and its transpose is the adjoint.
+    """
+    impulses = np.eye(n_hr)[:, :, None]  # axis 0: position along the slices, axis 1: impulse j
+    background = np.ones(impulses.shape)
+    response = (degrade_along(background + impulses, 0, spacing, acquisition, centres)
+                - degrade_along(background, 0, spacing, acquisition, centres))
+    return response[:, :, 0]
+

@@ -32,6 +32,7 @@ import numpy as np
 import pandas as pd
 from scipy.stats import wilcoxon
 
+from isosr.methods import method_names, method_spec
 from isosr.segment import STRUCTURES, TISSUES
 
 # The long format of every metrics TSV (written by isosr.evaluate): one row per value.
@@ -45,6 +46,7 @@ TRAINING = "train"  # pseudo-subject of a cohort method's training cost
 MIN_SUBJECTS_FOR_TEST = 5
 CONTRAST_ORDER = ("T1w", "T2w", "FLAIR", "PDw")  # column order (McGinnis et al. put T1w first)
 COST = "all"  # contrast value of the cost rows (fit.json is per method and subject)
+# McGinnis et al. 2023, Table 1's rows in its order (other methods keep their config places)
 
 
 @dataclass(frozen=True)
@@ -131,6 +133,24 @@ def read_fit_records(paths: Iterable[str | Path], dataset: str, scenario: str,
                                       else "train_peak_memory_mb", "peak_memory_mb"))]
     frame = pd.DataFrame(rows, columns=METRIC_COLUMNS)
     return frame, {method: ", ".join(sorted(names)) for method, names in devices.items()}
+
+
+def ordered_methods(names: Iterable[str]) -> list[str]:
+    """Method names in their given order, except that declared methods, in the places they
+    take, follow the catalog's order (McGinnis et al.'s Table 1, then the cohort methods)."""
+    names = list(dict.fromkeys(names))
+    catalog = method_names()
+    declared = iter(sorted((m for m in names if m in catalog), key=catalog.index))
+    return [next(declared) if m in catalog else m for m in names]
+
+
+def method_label(method: str) -> str:
+    """A method's row label: its paper name where it differs from the registry name."""
+    return (method_spec(method).label or method) if method in method_names() else method
+
+
+def method_note(method: str) -> str | None:
+    return method_spec(method).note if method in method_names() else None
 
 
 def ordered_contrasts(names: Iterable[str]) -> list[str]:
@@ -225,7 +245,7 @@ def build_table(name: str, caption: str, metrics: pd.DataFrame, columns: list[Co
     column's metric to {method: text}.
     """
     values = _pivot(metrics)
-    present = [m for m in methods if m in set(metrics["method"])]
+    present = ordered_methods(m for m in methods if m in set(metrics["method"]))
     cells: dict[tuple[str, int], Cell | str] = {}
     for index, column in enumerate(columns):
         if column.text:
@@ -256,6 +276,7 @@ def build_table(name: str, caption: str, metrics: pd.DataFrame, columns: list[Co
             if subjects >= MIN_SUBJECTS_FOR_TEST else
             f"p-values against {reference} need ≥ {MIN_SUBJECTS_FOR_TEST} subjects "
             f"(here {subjects}): not shown.")
+    footnotes += [note for m in present if (note := method_note(m))]
     return Table(name, caption, columns, present, cells, dict(notes or {}), footnotes)
 
 
@@ -344,7 +365,7 @@ def to_markdown(table: Table) -> str:
              "| " + " | ".join(["---"] * len(header)) + " |"]
     for method in table.methods:
         texts = [_cell_text(table, i, method, MARKDOWN) for i in range(len(table.columns))]
-        lines.append("| " + " | ".join([method, *texts]) + " |")
+        lines.append("| " + " | ".join([method_label(method), *texts]) + " |")
     for note in _footnotes(table, MARKDOWN):
         lines += ["", note]
     return "\n".join(lines) + "\n"
@@ -381,7 +402,7 @@ def to_latex(table: Table) -> str:
     lines.append(r"\midrule")
     for method in table.methods:
         texts = [_cell_text(table, i, method, LATEX) for i in range(len(table.columns))]
-        lines.append(" & ".join([_latex_escape(method), *texts]) + r" \\")
+        lines.append(" & ".join([_latex_escape(method_label(method)), *texts]) + r" \\")
     lines += [r"\bottomrule", r"\end{tabular}}"]
     notes = _footnotes(table, LATEX)
     if notes:
@@ -407,7 +428,7 @@ def to_html(table: Table) -> str:
             f"{html.escape(name)}</th>" for name, first, last in groups) + "</tr>")
     head.append("<tr><th>Method</th>" + "".join(
         f"<th>{html.escape(c.label + c.arrows[0])}</th>" for c in table.columns) + "</tr>")
-    body = ["<tr><td>" + html.escape(method) + "</td>" + "".join(
+    body = ["<tr><td>" + html.escape(method_label(method)) + "</td>" + "".join(
         f"<td>{_cell_text(table, i, method, HTML)}</td>" for i in range(len(table.columns)))
         + "</tr>" for method in table.methods]
     notes = "".join(f"<p>{note}</p>" for note in _footnotes(table, HTML))

@@ -65,6 +65,7 @@ for _contrasts, _scenarios in PLAN.scenarios_by_contrasts().items():
             unpack(_trained_model),
             lr=[paths.lr_image(contrast=c) for c in _contrasts],
             mask=paths.brain_mask(),
+            tools=lambda w: method_spec(w.method).required_files(PLAN.method_params(w.method)),
         output:
             images=[paths.prediction(contrast=c) for c in _contrasts],
             record=paths.fit_record(),
@@ -89,3 +90,4 @@ for _contrasts, _scenarios in PLAN.scenarios_by_contrasts().items():
             _method_env
         script:
             "../scripts/fit.py"
+

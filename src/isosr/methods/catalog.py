@@ -9,7 +9,9 @@ from __future__ import annotations
 from isosr.methods.arssr.params import ArSSRParams
 from isosr.methods.base import NoParams
 from isosr.methods.dualarbnet.params import DualArbNetParams
+from isosr.methods.eclare.params import ECLAREParams
 from isosr.methods.inr.params import INRParams, SingleParams, SplitHeadParams
+from isosr.methods.lrtv.params import LRTVParams
 from isosr.methods.registry import MethodSpec
 
 SPECS: tuple[MethodSpec, ...] = (
@@ -19,6 +21,17 @@ SPECS: tuple[MethodSpec, ...] = (
     MethodSpec("cubic", kind="subject", gpu=False, env="envs/inr.yaml", params=NoParams,
                implementation="isosr.methods.interpolation:CubicSpline",
                summary="Cubic B-spline interpolation of each LR image."),
+    MethodSpec("lrtv", kind="subject", gpu=False, env="envs/inr.yaml", params=LRTVParams,
+               implementation="isosr.methods.lrtv.method:LRTV", label="LRTV",
+               summary="Low-rank + total-variation reconstruction (Shi et al. 2015) with the "
+                       "scenario's own acquisition operator, each contrast alone."),
+    MethodSpec("eclare", kind="subject", gpu=True, env="envs/inr.yaml", params=ECLAREParams,
+               implementation="isosr.methods.eclare.method:ECLARE", label="SMORE (ECLARE)",
+               summary="SMORE's successor ECLARE (external tool, its own environment), each "
+                       "contrast alone.",
+               note="SMORE (ECLARE): McGinnis et al. ran SMORE v3.1.2, whose code is not "
+                    "publicly available; ECLARE 1.0.1 is its successor from the same lab "
+                    "(same self-supervised through-plane training, WDSR network)."),
     MethodSpec("inr-single", kind="subject", gpu=True, env="envs/inr.yaml", params=SingleParams,
                implementation="isosr.methods.inr.single:SingleContrastINR",
                summary="One INR per contrast (McGinnis et al. 2023, Baseline 4)."),

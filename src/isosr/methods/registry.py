@@ -21,7 +21,8 @@ KINDS = ("subject", "cohort")
 
 @dataclass(frozen=True)
 class MethodSpec:
-    """The declaration of one method (``implementation``: ``"module:Class"``)."""
+    """The declaration of one method (``implementation``: ``"module:Class"``; ``label``: its
+    row label in the tables where the paper's name differs; ``note``: the tables' footnote)."""
 
     name: str
     kind: Literal["subject", "cohort"]
@@ -30,6 +31,14 @@ class MethodSpec:
     params: type
     implementation: str
     summary: str
+    label: str | None = None
+    note: str | None = None
+
+    def required_files(self, values: dict[str, Any] | None) -> list[str]:
+        """Files the workflow must make before a fit (a tool's environment): what the
+        hyper-parameters' ``required_files()`` lists, if they define it."""
+        params = self.make_params(values)
+        return list(params.required_files()) if hasattr(params, "required_files") else []
 
     def load(self) -> type[Method]:
         """Import the implementation (only a job that runs the method does this)."""

@@ -1,0 +1,1 @@
+"""SMORE through ECLARE, an external tool (declared in ``isosr.methods.catalog``)."""
