@@ -16,7 +16,7 @@ the mean and standard deviation of the truth's intensities and the tissue's shar
 ``ClassModel``). The ground truth and every prediction of that subject are then labelled with this
 same fixed model (``classify``: Gaussian likelihoods, tissue shares and a Potts MRF prior, iterated
 conditional modes). Re-estimating the classes per image, as Atropos's EM does, moves the optimum
-with the image's smoothness (a 0.5-voxel blur of the truth grew its CSF by 8-44 %), which
+with the image's smoothness (a 0.5-voxel blur of the truth grew its CSF by 6-44 %), which
 rewards blocky interpolation in the AVD; with a fixed model, a volume differs only when the
 prediction's intensities do. The model is stored in the truth's sidecar (``class_model``).
 
