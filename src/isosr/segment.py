@@ -197,14 +197,14 @@ def classify(image: np.ndarray, mask: np.ndarray, model: ClassModel, mrf: float 
         raise InputError("the brain mask is empty: nothing to segment")
     values = np.clip(image, 0.0, 1.0)[mask].astype(np.float64)[:, None]
     means, stds = np.asarray(model.means), np.asarray(model.stds)
-    log_likelihood = (-0.5 * ((values - means) / stds) ** 2 - np.log(stds)
+    log_posterior = (-0.5 * ((values - means) / stds) ** 2 - np.log(stds)
                       + np.log(np.maximum(model.shares, 1e-12)))
-    ranks = np.argmax(log_likelihood, axis=1)
+    ranks = np.argmax(log_posterior, axis=1)
     for _ in range(iterations if mrf > 0 else 0):
         neighbours = np.stack([ndimage.correlate(_filled(mask, ranks == k), NEIGHBOUR_WEIGHTS,
                                                  mode="constant")[mask]
                                for k in range(len(TISSUES))], axis=1)
-        updated = np.argmax(log_likelihood + mrf * neighbours, axis=1)
+        updated = np.argmax(log_posterior + mrf * neighbours, axis=1)
         if np.array_equal(updated, ranks):
             break
         ranks = updated
