@@ -37,7 +37,9 @@ def test_repeat_zero_keeps_the_plain_subject_name():
 
 def test_workflow_repeats_every_fit_and_tables_show_the_seed_std(tmp_path, tiny_config):
     config = yaml.safe_load(tiny_config.read_text())
-    config["repeats"] = 3
+    config["datasets"]["tiny"].pop("split")  # no cohort method here: two subjects, both tested
+    config["datasets"]["tiny"]["embedded"]["subjects"] = 2
+    config.update(repeats=3, methods={"nearest": {}, "cubic": {}})
     configfile = tmp_path / "config.yaml"
     configfile.write_text(yaml.safe_dump(config))
     table = "results/tables/tiny_T1w-ax8-FLAIR-cor8_dice.csv"

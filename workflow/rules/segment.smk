@@ -32,7 +32,7 @@ rule segment_prediction:
         labels=paths.prediction_labels(),
         sidecar=paths.prediction_labels(suffix=".json"),
     log:
-        "logs/segment/{dataset}/{scenario}/{method}/sub-{s}_{contrast}.log",
+        "logs/segment/{dataset}/{scenario}/{method}/sub-{s}{rep}_{contrast}.log",
     params:
         settings=SEGMENTATION_SETTINGS,
     group:
