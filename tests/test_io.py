@@ -17,6 +17,7 @@ from isosr.io import (
     resample_to_grid,
     rescaled_grid,
     save_nifti,
+    voxel_to_world,
     world_to_voxel,
 )
 
@@ -110,3 +111,18 @@ def test_grid_size_is_capped_with_the_size_it_would_need():
         check_grid_size((512, 512, 1025), 0.5)
     with pytest.raises(InputError, match="resolution nan mm: expected a positive finite"):
         rescaled_grid((10, 10, 10), np.eye(4), float("nan"))
+def test_rescaled_grid_is_aligned_to_the_low_corner():
+    """197 x 233 x 189 voxels of 1 mm (ICBM152) at 2 mm: 98 x 116 x 94 voxels whose outer low
+    corner is the source's; the 1 mm left over per axis stays uncovered at the high end."""
+    rotation = np.array([[0.0, -1.0, 0.0], [1.0, 0.0, 0.0], [0.0, 0.0, 1.0]])
+    affine = np.eye(4)
+    affine[:3, :3] = rotation
+    affine[:3, 3] = [90.0, -126.0, -72.0]
+    shape = (197, 233, 189)
+    grid = rescaled_grid(shape, affine, 2.0)
+    assert grid.shape == (98, 116, 94)
+    assert np.allclose(np.abs(grid.affine[:3, :3]), 2.0 * np.abs(rotation))
+    low = voxel_to_world(affine, np.array([[-0.5, -0.5, -0.5]]))
+    assert np.allclose(voxel_to_world(grid.affine, np.array([[-0.5, -0.5, -0.5]])), low)
+    high = world_to_voxel(affine, voxel_to_world(grid.affine, np.array(grid.shape)[None] - 0.5))
+    assert np.allclose(high, [[195.5, 231.5, 187.5]])  # one source voxel short of 196.5 etc.

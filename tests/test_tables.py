@@ -299,3 +299,70 @@ def test_table1_methods_take_table1_order_and_paper_labels():
     assert rows[-4:] == ["| cubic", "| LRTV", "| SMORE (ECLARE)", "| inr-splithead"]
     assert "SMORE (ECLARE): McGinnis et al. ran SMORE v3.1.2" in markdown
     assert r"SMORE (ECLARE) & " in to_latex(table) and "<td>SMORE (ECLARE)</td>" in to_html(table)
+
+
+def repeated_metrics() -> pd.DataFrame:
+    """Five subjects x three repeats of T1w PSNR, checkable by hand.
+
+    cubic is deterministic: 30 + 0.1 * step on every repeat (seed std 0). inr's repeats are
+    cubic + 1 + (-0.3, 0, +0.3) on odd subjects and cubic - 0.5 + (-0.3, 0, +0.3) on even ones:
+    per-subject means cubic + (1, -0.5, 1, -0.5, 1), per-subject std 0.3, so the seed std is 0.3
+    and the paired test over the 5 per-subject means has signed ranks (+, -, +, -, +).
+    """
+    offsets = np.array([1.0, -0.5, 1.0, -0.5, 1.0])
+    rows = []
+    for index, (subject, step) in enumerate(zip(SUBJECTS, STEPS, strict=True)):
+        for repeat, jitter in enumerate((-0.3, 0.0, 0.3)):
+            cubic = 30 + 0.1 * step
+            rows.append(("d", "s", "cubic", subject, repeat, "T1w", "PSNR", cubic))
+            rows.append(("d", "s", "inr", subject, repeat, "T1w", "PSNR",
+                         cubic + offsets[index] + jitter))
+    return pd.DataFrame(rows, columns=["dataset", "scenario", "method", "subject", "repeat",
+                                       "contrast", "metric", "value"])
+
+
+def test_repeats_average_per_subject_and_report_the_seed_std():
+    metrics = repeated_metrics()
+    table = build_table("d-s", "Repeats", metrics, quality_columns(metrics), ["cubic", "inr"],
+                        "cubic")
+    cubic, inr = table.cells["cubic", 0], table.cells["inr", 0]
+    assert cubic.seed_std == 0.0 and cubic.repeats == 3 and cubic.n == 5
+    per_subject = 30 + 0.1 * STEPS + np.array([1.0, -0.5, 1.0, -0.5, 1.0])
+    assert inr.mean == pytest.approx(per_subject.mean())
+    assert inr.std == pytest.approx(per_subject.std(ddof=1))
+    assert inr.seed_std == pytest.approx(0.3)
+    assert inr.p_value == pytest.approx(paired_p_value(per_subject, 30 + 0.1 * STEPS))
+    every_repeat = metrics.pivot(index=["subject", "repeat"], columns="method", values="value")
+    assert inr.p_value != pytest.approx(paired_p_value(every_repeat["inr"].to_numpy(),
+                                                       every_repeat["cubic"].to_numpy()))
+    markdown = to_markdown(table)
+    assert "| inr | **30.400 ± 0.837 [0.300]** (p=0.250) |" in markdown
+    assert "| cubic | 30.000 ± 0.158 [0.000] |" in markdown
+    assert "mean over 3 repeats (seeds) of each fit, [seed std]" in markdown
+    frame = to_frame(table)
+    assert frame["seed_std"].tolist() == pytest.approx([0.0, 0.3])
+    assert frame["repeats"].tolist() == [3, 3]
+
+
+def test_one_repeat_shows_no_seed_std():
+    table = quality_table()
+    assert all(np.isnan(c.seed_std) and c.repeats == 1 for c in table.cells.values())
+    assert "[" not in to_markdown(table) and "repeats" not in to_markdown(table)
+
+
+def test_metric_files_and_fit_records_carry_the_repeat(tmp_path):
+    metrics = repeated_metrics()
+    metrics.to_csv(tmp_path / "new.tsv", sep="\t", index=False)
+    metrics.drop(columns="repeat").to_csv(tmp_path / "old.tsv", sep="\t", index=False)
+    assert read_metrics([tmp_path / "new.tsv"])["repeat"].tolist() == metrics["repeat"].tolist()
+    assert (read_metrics([tmp_path / "old.tsv"])["repeat"] == 0).all()
+    paths = []
+    for folder in ("sub-01", "sub-01_rep-1", "sub-01_rep-2"):
+        path = tmp_path / folder / "fit.json"
+        path.parent.mkdir()
+        path.write_text(json.dumps({"method": "inr", "device": "cpu", "wall_seconds": 1.0,
+                                    "peak_memory_mb": 2.0}))
+        paths.append(path)
+    records, _ = read_fit_records(paths, "d", "s")
+    assert set(records["subject"]) == {"01"}
+    assert sorted(set(records["repeat"])) == [0, 1, 2]

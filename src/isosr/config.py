@@ -31,6 +31,7 @@ from isosr.data.sources import (
 from isosr.data.templates import DOWNLOADED_TEMPLATES, downloaded_template
 from isosr.io import InputError
 from isosr.methods import method_names, method_spec
+from isosr.repeats import repeat_suffixes
 
 PRETRAINED = "pretrained"
 SHA256 = re.compile(r"[0-9a-f]{64}")
@@ -66,6 +67,11 @@ class Plan:
     @property
     def methods(self) -> list[str]:
         return list(self.config["methods"])
+
+    @property
+    def repeat_suffixes(self) -> list[str]:
+        """Path suffixes of the ``repeats`` fits per method and subject ('' = repeat 0)."""
+        return repeat_suffixes(self.config.get("repeats", 1))
 
     def dataset(self, name: str) -> dict[str, Any]:
         """The config of dataset ``name``, with its preset's preprocessing settings (e.g.

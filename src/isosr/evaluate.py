@@ -70,7 +70,8 @@ def evaluate_subject(truth_paths: dict[str, str | Path], prediction_paths: dict[
                      lpips_weights: LpipsWeights | None = None) -> pd.DataFrame:
     """All metrics of one method on one subject, as a long table (see the module docstring).
 
-    ``ids`` holds dataset, scenario, method and subject, repeated on every row.
+    ``ids`` holds dataset, scenario, method, subject and (optionally, default 0) the repeat
+    index, repeated on every row.
     ``segmentations`` is (ground truth, prediction) ``*_dseg.nii.gz`` paths, if any.
     ``lpips_weights`` defaults to ``isosr.lpips.find_weights()``.
     """
@@ -103,6 +104,7 @@ def evaluate_subject(truth_paths: dict[str, str | Path], prediction_paths: dict[
     if segmentations is not None:
         rows += segmentation_metrics(*segmentations)
     frame = pd.DataFrame(rows, columns=["contrast", "metric", "value"])
+    frame.insert(0, "repeat", int(ids.get("repeat", 0)))
     for key in ("subject", "method", "scenario", "dataset"):
         frame.insert(0, key, ids[key])
     return frame[METRIC_COLUMNS]

@@ -218,8 +218,10 @@ def _json_default(value: object) -> object:
 
 
 def rescaled_grid(shape: tuple[int, ...], affine: np.ndarray, resolution_mm: float) -> Grid:
-    """The grid covering the same field of view as (shape, affine) with ``resolution_mm`` voxels
-    along the same axes, centred on it (whole voxels only)."""
+    """The grid of ``resolution_mm`` voxels along the same axes as (shape, affine), aligned to its
+    low corner: both grids' first voxels share their outer corner, and the new grid holds the
+    whole voxels that fit in the field of view, so the remainder (< ``resolution_mm`` per axis)
+    is left uncovered at the high end."""
     check_resolution(resolution_mm)
     spacing = voxel_spacing(affine)
     new_shape = tuple(int(np.floor(n * s / resolution_mm)) for n, s in zip(shape, spacing,

@@ -2,7 +2,10 @@
 
 Every argument is keyword-only and defaults to its Snakemake wildcard (``"{dataset}"``...), so
 ``prediction()`` is a rule's output pattern and ``prediction(dataset="icbm152", scenario=...,
-method="cubic", s="01", contrast="T1w")`` one concrete file.
+method="cubic", s="01", rep="", contrast="T1w")`` one concrete file.
+
+``rep`` is the repeat suffix of a fit (``isosr.repeats``): '' for repeat 0, so a run with
+``repeats: 1`` has plain ``sub-<label>`` paths, and '_rep-<r>' for repeat r.
 """
 
 from __future__ import annotations
@@ -45,26 +48,29 @@ def lr_image(*, dataset: str = "{dataset}", scenario: str = "{scenario}", s: str
 
 
 def fit_dir(*, dataset: str = "{dataset}", scenario: str = "{scenario}",
-            method: str = "{method}", s: str = "{s}") -> str:
-    return f"{RESULTS}/{dataset}/sr/{scenario}/{method}/sub-{s}"
+            method: str = "{method}", s: str = "{s}", rep: str = "{rep}") -> str:
+    return f"{RESULTS}/{dataset}/sr/{scenario}/{method}/sub-{s}{rep}"
 
 
 def prediction(*, dataset: str = "{dataset}", scenario: str = "{scenario}",
-               method: str = "{method}", s: str = "{s}", contrast: str = "{contrast}") -> str:
-    """One super-resolved contrast of one subject."""
-    return f"{fit_dir(dataset=dataset, scenario=scenario, method=method, s=s)}/{contrast}.nii.gz"
+               method: str = "{method}", s: str = "{s}", rep: str = "{rep}",
+               contrast: str = "{contrast}") -> str:
+    """One super-resolved contrast of one subject (one repeat of its fit)."""
+    folder = fit_dir(dataset=dataset, scenario=scenario, method=method, s=s, rep=rep)
+    return f"{folder}/{contrast}.nii.gz"
 
 
 def fit_record(*, dataset: str = "{dataset}", scenario: str = "{scenario}",
-               method: str = "{method}", s: str = "{s}") -> str:
+               method: str = "{method}", s: str = "{s}", rep: str = "{rep}") -> str:
     """fit.json: what one fit (or one prediction by a trained model) cost."""
-    return f"{fit_dir(dataset=dataset, scenario=scenario, method=method, s=s)}/fit.json"
+    return f"{fit_dir(dataset=dataset, scenario=scenario, method=method, s=s, rep=rep)}/fit.json"
 
 
 def fit_checkpoint(*, dataset: str = "{dataset}", scenario: str = "{scenario}",
-                   method: str = "{method}", s: str = "{s}") -> str:
+                   method: str = "{method}", s: str = "{s}", rep: str = "{rep}") -> str:
     """Per-epoch checkpoints of a fit: not a rule output, so a killed fit resumes."""
-    return f"{fit_dir(dataset=dataset, scenario=scenario, method=method, s=s)}/checkpoint"
+    folder = fit_dir(dataset=dataset, scenario=scenario, method=method, s=s, rep=rep)
+    return f"{folder}/checkpoint"
 
 
 def model_dir(*, dataset: str = "{dataset}", scenario: str = "{scenario}",
@@ -97,16 +103,16 @@ def truth_labels(*, dataset: str = "{dataset}", s: str = "{s}", contrast: str = 
 
 
 def prediction_labels(*, dataset: str = "{dataset}", scenario: str = "{scenario}",
-                      method: str = "{method}", s: str = "{s}", contrast: str = "{contrast}",
-                      suffix: str = ".nii.gz") -> str:
+                      method: str = "{method}", s: str = "{s}", rep: str = "{rep}",
+                      contrast: str = "{contrast}", suffix: str = ".nii.gz") -> str:
     """Tissue labels of one prediction (``suffix=".json"``: its sidecar)."""
-    return f"{RESULTS}/{dataset}/seg/{scenario}/{method}/sub-{s}/{contrast}_dseg{suffix}"
+    return f"{RESULTS}/{dataset}/seg/{scenario}/{method}/sub-{s}{rep}/{contrast}_dseg{suffix}"
 
 
 def metrics(*, dataset: str = "{dataset}", scenario: str = "{scenario}",
-            method: str = "{method}", s: str = "{s}") -> str:
-    """The long metrics TSV of one method on one subject."""
-    return f"{RESULTS}/{dataset}/metrics/{scenario}/{method}/sub-{s}.tsv"
+            method: str = "{method}", s: str = "{s}", rep: str = "{rep}") -> str:
+    """The long metrics TSV of one method on one subject (one repeat of its fit)."""
+    return f"{RESULTS}/{dataset}/metrics/{scenario}/{method}/sub-{s}{rep}.tsv"
 
 
 def table(*, kind_suffix: str, extension: str, dataset: str = "{dataset}",

@@ -16,13 +16,13 @@ Models:
 
 from __future__ import annotations
 
-import hashlib
 from dataclasses import dataclass
 
 import numpy as np
 from scipy import ndimage
 
 from isosr.io import InputError, voxel_spacing
+from isosr.repeats import stable_seed
 
 VIEW_WORLD_AXIS = {"sagittal": 0, "coronal": 1, "axial": 2}
 MODELS = ("spline", "slice-profile", "kspace", "decimate")
@@ -129,7 +129,7 @@ def simulate_lr(hr: np.ndarray, affine: np.ndarray, acquisition: Acquisition,
                          f"{spacing:.3g} mm")
     centres = slice_centres(hr.shape[axis], step, integer=acquisition.model == "decimate")
     lr = degrade_along(hr, axis, spacing, acquisition, centres)
-    lr = add_rician_noise(lr, acquisition.noise, np.random.default_rng(_seed_int(seed)))
+    lr = add_rician_noise(lr, acquisition.noise, np.random.default_rng(stable_seed(seed)))
     return lr.astype(np.float32), lr_affine(affine, axis, centres)
 
 
@@ -146,15 +146,6 @@ def degrade_along(hr: np.ndarray, axis: int, spacing: float, acquisition: Acquis
     elif acquisition.model == "kspace":
         data = _kspace_lowpass(data, axis, spacing, acquisition.thickness)
     return _sample_along(data, axis, centres, order=3)
-
-
-def _seed_int(seed: int | str) -> int:
-    """A stable integer seed from an int or a descriptive string (not Python's salted hash)."""
-    if isinstance(seed, int):
-        if seed < 0:
-            raise InputError(f"seed must be an integer >= 0, got {seed}")
-        return seed
-    return int.from_bytes(hashlib.sha256(seed.encode()).digest()[:8], "little")
 
 
 def acquisition_matrix(n_hr: int, spacing: float, acquisition: Acquisition,

@@ -8,12 +8,16 @@ Three tables per dataset x scenario:
 - Dice: Dice and absolute volume difference per tissue class (and per structure, FastSurfer);
 - cost: fit time, peak memory and device, from every fit.json.
 
-Cells are mean ± std over subjects (std with ddof = 1). Per column the best mean is bold and the
-second best underlined (means compared as displayed, so equal-looking values tie; the worst value
-is never emphasised). Against the reference method, each method gets the p-value
-of a two-sided paired Wilcoxon signed-rank test over subjects (scipy), shown only when at least
-``MIN_SUBJECTS_FOR_TEST`` subjects have both values. A metric that is missing for every subject
-shows "n/a" and, when a note explains why (e.g. no LPIPS weights), a footnote.
+With ``repeats`` (several seeds per fit), each subject's value is first averaged over its
+repeats. Cells are mean ± std over subjects of these per-subject means (std with ddof = 1) and,
+with more than one repeat, the seed std in brackets: the mean over subjects of the per-subject
+std over repeats (ddof = 1), i.e. how much one fit moves with its initialisation. Per column the
+best mean is bold and the second best underlined (means compared as displayed, so equal-looking
+values tie; the worst value is never emphasised). Against the reference method, each method gets
+the p-value of a two-sided paired Wilcoxon signed-rank test over subjects of the per-subject means
+(scipy), shown only when at least ``MIN_SUBJECTS_FOR_TEST`` subjects have both values. A metric
+that is missing for every subject shows "n/a" and, when a note explains why (e.g. no LPIPS
+weights), a footnote.
 
 The LaTeX file is a ``table`` float that needs only ``\\usepackage{booktabs,graphicx}``: \\input it
 into a paper, or wrap it in a minimal document to compile it on its own (tests do both). A table
@@ -25,7 +29,7 @@ from __future__ import annotations
 import html
 import json
 from collections.abc import Callable, Iterable
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 
 import numpy as np
@@ -33,10 +37,13 @@ import pandas as pd
 from scipy.stats import wilcoxon
 
 from isosr.methods import method_names, method_spec
+from isosr.repeats import split_repeat
 from isosr.segment import STRUCTURES, TISSUES
 
-# The long format of every metrics TSV (written by isosr.evaluate): one row per value.
-METRIC_COLUMNS = ["dataset", "scenario", "method", "subject", "contrast", "metric", "value"]
+# The long format of every metrics TSV (written by isosr.evaluate): one row per value; 'repeat'
+# is the repeat index of the fit (0 without repeats).
+METRIC_COLUMNS = ["dataset", "scenario", "method", "subject", "repeat", "contrast", "metric",
+                  "value"]
 REGION_METRICS = ("Dice", "AVD")  # metric families with a region: 'Dice_GM', 'AVD_brain-stem'
 HIGHER_IS_BETTER = {"PSNR": True, "SSIM": True, "LPIPS": False, "eps_MI": False, "Dice": True,
                     "AVD": False, "fit_seconds": False, "peak_memory_mb": False,
@@ -76,13 +83,16 @@ class Column:
 
 @dataclass(frozen=True)
 class Cell:
-    """Mean ± std of one method in one column, its p-value and its rank (1 = best)."""
+    """Mean ± std over subjects of one method in one column, the seed std (NaN with one repeat),
+    its p-value and its rank (1 = best); ``n`` subjects, up to ``repeats`` repeats each."""
 
     mean: float
     std: float
     n: int
     p_value: float | None = None
     rank: int | None = None
+    seed_std: float = float("nan")
+    repeats: int = 1
 
 
 @dataclass
@@ -105,12 +115,18 @@ def region_metric(metric: str) -> tuple[str, str | None]:
 
 
 def read_metrics(paths: Iterable[str | Path]) -> pd.DataFrame:
-    """Concatenate per-subject metric TSVs (labels stay text: subject '01' is not 1)."""
-    labels = {column: str for column in METRIC_COLUMNS if column != "value"}
+    """Concatenate per-subject metric TSVs (labels stay text: subject '01' is not 1).
+
+    A TSV without a 'repeat' column (written before repeats existed) is repeat 0.
+    """
+    labels = {column: str for column in METRIC_COLUMNS if column not in ("repeat", "value")}
     frames = [pd.read_csv(path, sep="\t", dtype=labels) for path in paths]
     if not frames:
         raise ValueError("no metric files to aggregate")
-    return pd.concat(frames, ignore_index=True)[METRIC_COLUMNS]
+    metrics = pd.concat(frames, ignore_index=True)
+    if "repeat" not in metrics:
+        metrics["repeat"] = 0
+    return metrics.fillna({"repeat": 0}).astype({"repeat": int})[METRIC_COLUMNS]
 
 
 def read_fit_records(paths: Iterable[str | Path], dataset: str, scenario: str,
@@ -118,16 +134,18 @@ def read_fit_records(paths: Iterable[str | Path], dataset: str, scenario: str,
     """Fit cost of every fit.json, and training cost of every train.json (cohort methods), as
     metric rows (contrast 'all'), and the devices per method.
 
-    The subject is read from the ``sub-<label>`` folder that holds each fit.json; a training's
-    rows belong to the pseudo-subject 'train', so only the training columns average them.
+    The subject and repeat are read from the ``sub-<label>[_rep-<r>]`` folder of each fit.json; a
+    training's rows belong to the pseudo-subject 'train', so only the training columns average
+    them.
     """
     rows, devices = [], {}
     for path, prefix in [*((p, "fit") for p in paths), *((p, "train") for p in train_paths)]:
         record = json.loads(Path(path).read_text())
-        subject = TRAINING if prefix == "train" else Path(path).parent.name.removeprefix("sub-")
+        folder, repeat = split_repeat(Path(path).parent.name)
+        subject = TRAINING if prefix == "train" else folder.removeprefix("sub-")
         method = record["method"]
         devices.setdefault(method, set()).add(record["device"])
-        rows += [(dataset, scenario, method, subject, COST, metric, float(record[key]))
+        rows += [(dataset, scenario, method, subject, repeat, COST, metric, float(record[key]))
                  for metric, key in ((f"{prefix}_seconds", "wall_seconds"),
                                      ("peak_memory_mb" if prefix == "fit"
                                       else "train_peak_memory_mb", "peak_memory_mb"))]
@@ -217,10 +235,14 @@ def cost_columns(metrics: pd.DataFrame) -> list[Column]:
             Column("", "device", "device", "device", COST, "device", text=True)]
 
 
-def _pivot(metrics: pd.DataFrame) -> pd.DataFrame:
-    """Values indexed by subject, with (method, contrast, metric) columns."""
-    return metrics.pivot_table(index="subject", columns=["method", "contrast", "metric"],
-                               values="value", aggfunc="first", dropna=False)
+def _per_subject(metrics: pd.DataFrame) -> tuple[pd.DataFrame, pd.DataFrame, pd.DataFrame]:
+    """Per subject: the mean over repeats, the std over repeats (ddof = 1, NaN for one) and the
+    number of repeats of every value, indexed by subject with (method, contrast, metric) columns.
+    """
+    keys = ["method", "contrast", "metric"]
+    grouped = metrics.groupby(["subject", *keys], sort=False)["value"]
+    return tuple(statistic.unstack(keys) for statistic in
+                 (grouped.mean(), grouped.std(ddof=1), grouped.size()))
 
 
 def paired_p_value(values: np.ndarray, reference: np.ndarray) -> float | None:
@@ -244,7 +266,7 @@ def build_table(name: str, caption: str, metrics: pd.DataFrame, columns: list[Co
     ``reference`` None means no statistical test (e.g. the cost table). ``text_cells`` maps a text
     column's metric to {method: text}.
     """
-    values = _pivot(metrics)
+    values, seed_stds, counts = _per_subject(metrics)
     present = ordered_methods(m for m in methods if m in set(metrics["method"]))
     cells: dict[tuple[str, int], Cell | str] = {}
     for index, column in enumerate(columns):
@@ -263,13 +285,22 @@ def build_table(name: str, caption: str, metrics: pd.DataFrame, columns: list[Co
                 p_value = paired_p_value(series, values[reference, column.contrast,
                                                         column.metric].to_numpy(dtype=float))
             finite = series[np.isfinite(series)]
+            seed_std = seed_stds[key].to_numpy(dtype=float)
+            seed_std = seed_std[np.isfinite(seed_std)]
             cells[method, index] = Cell(
                 float(finite.mean()) if finite.size else float("nan"),
                 float(finite.std(ddof=1)) if finite.size > 1 else float("nan"),
-                int(finite.size), p_value)
+                int(finite.size), p_value,
+                seed_std=float(seed_std.mean()) if seed_std.size else float("nan"),
+                repeats=int(counts[key].max()))
         _rank(cells, index, column, present)
     subjects = metrics.loc[metrics["subject"] != TRAINING, "subject"].nunique()
+    repeats = int(metrics.groupby(["method", "subject", "contrast", "metric"]).size().max())
     footnotes = [f"Mean ± std over {subjects} subjects; best in bold, second underlined."]
+    if repeats > 1:
+        footnotes[0] = (f"Mean ± std over {subjects} subjects of the mean over {repeats} repeats "
+                        "(seeds) of each fit, [seed std]: the mean over subjects of the std over "
+                        "repeats; best in bold, second underlined.")
     if reference is not None:
         footnotes.append(
             f"p: two-sided paired Wilcoxon signed-rank test against {reference}."
@@ -290,8 +321,7 @@ def _rank(cells: dict[tuple[str, int], Cell | str], index: int, column: Column,
     distinct = sorted(set(shown.values()), reverse=column.higher_is_better)
     for method, value in shown.items():
         cell = cells[method, index]
-        cells[method, index] = Cell(cell.mean, cell.std, cell.n, cell.p_value,
-                                    distinct.index(value) + 1)
+        cells[method, index] = replace(cell, rank=distinct.index(value) + 1)
 
 
 def _emphasis(rank: int | None, levels: int) -> str:
@@ -337,6 +367,8 @@ def _cell_text(table: Table, index: int, method: str, markup: Markup) -> str:
     d = column.digits
     number = f"{cell.mean:.{d}f}" + (f"{markup.pm}{cell.std:.{d}f}"
                                      if np.isfinite(cell.std) else "")
+    if np.isfinite(cell.seed_std):
+        number += f" [{cell.seed_std:.{d}f}]"
     levels = max((c.rank for (_, i), c in table.cells.items()
                   if i == index and isinstance(c, Cell) and c.rank is not None), default=0)
     style = _emphasis(cell.rank, levels)
@@ -448,12 +480,12 @@ def to_frame(table: Table) -> pd.DataFrame:
                    "contrast": column.contrast, "metric": column.metric}
             if isinstance(cell, Cell):
                 row.update(mean=cell.mean, std=cell.std, n=cell.n, p_value=cell.p_value,
-                           rank=cell.rank)
+                           rank=cell.rank, seed_std=cell.seed_std, repeats=cell.repeats)
             elif isinstance(cell, str):
                 row["text"] = cell
             rows.append(row)
     columns = ["method", "group", "column", "contrast", "metric", "mean", "std", "n",
-               "p_value", "rank", "text"]
+               "p_value", "rank", "seed_std", "repeats", "text"]
     return pd.DataFrame(rows).reindex(columns=columns)
 
 

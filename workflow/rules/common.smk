@@ -12,6 +12,7 @@ from isosr.config import ConfigError, Plan
 from isosr.io import InputError
 from isosr.data.embedded import CONTRASTS
 from isosr.data.templates import field_of_view_mm
+from isosr.repeats import SUFFIX_PATTERN
 
 
 validate(config, schema="../schemas/config.schema.yaml")
@@ -38,6 +39,7 @@ wildcard_constraints:
     method=_alternatives(PLAN.methods),
     contrast=_alternatives(CONTRASTS),
     s="[A-Za-z0-9]+",
+    rep=SUFFIX_PATTERN,
 
 
 def reference_contrast(dataset):

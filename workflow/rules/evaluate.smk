@@ -7,7 +7,7 @@ rule evaluate:
     output:
         paths.metrics(),
     log:
-        "logs/evaluate/{dataset}/{scenario}/{method}/sub-{s}.log",
+        "logs/evaluate/{dataset}/{scenario}/{method}/sub-{s}{rep}.log",
     params:
         contrasts=lambda w: PLAN.scenario_contrasts(w.scenario),
         lpips_weights={

@@ -8,6 +8,9 @@
 # removes it once it has succeeded. One CPU thread per fit: fits run side by side on the cores
 # (PyTorch's OpenMP threads slow down badly when they share cores with other jobs);
 # `--set-threads fit_T1w_T2w=8` gives a CPU-only fit more. A training job takes up to 8 cores.
+# Each fit has its own seed (isosr.repeats); with `repeats: N` a subject is fitted N times, repeat
+# r > 0 in sub-{s}_rep-{r} ({rep}); a cohort method is trained once and only predicts N times.
+from isosr.repeats import fit_seed, repeat_index
 
 
 rule train:
@@ -70,7 +73,7 @@ for _contrasts, _scenarios in PLAN.scenarios_by_contrasts().items():
             images=[paths.prediction(contrast=c) for c in _contrasts],
             record=paths.fit_record(),
         log:
-            "logs/fit/{dataset}/{scenario}/{method}/sub-{s}.log",
+            "logs/fit/{dataset}/{scenario}/{method}/sub-{s}{rep}.log",
         wildcard_constraints:
             scenario=_alternatives(_scenarios),
         threads: 1
@@ -82,9 +85,9 @@ for _contrasts, _scenarios in PLAN.scenarios_by_contrasts().items():
             contrasts=list(_contrasts),
             acquisitions=_acquisitions,
             method_params=lambda w: PLAN.method_params(w.method),
-            seed=config["seed"],
+            seed=lambda w: fit_seed(config["seed"], w.s, w.method, repeat_index(w.rep)),
             checkpoint=lambda w: paths.fit_checkpoint(
-                dataset=w.dataset, scenario=w.scenario, method=w.method, s=w.s
+                dataset=w.dataset, scenario=w.scenario, method=w.method, s=w.s, rep=w.rep
             ),
         conda:
             _method_env

@@ -7,8 +7,8 @@ report: "../report/workflow.rst"
 
 rule tables:
     input:
-        metrics=per_subject(paths.metrics),
-        fits=per_subject(paths.fit_record),
+        metrics=per_subject(paths.metrics, every_repeat=True),
+        fits=per_subject(paths.fit_record, every_repeat=True),
         trainings=lambda w: [
             paths.train_record(dataset=w.dataset, scenario=w.scenario, method=m)
             for m in PLAN.trained_methods

@@ -37,16 +37,20 @@ def report_item(kind, path, caption):
                   subcategory="{scenario}", labels={"item": kind})
 
 
-def per_subject(path):
-    """Input function: ``path(...)`` for every method and test subject (method-major)."""
-    return lambda w: [path(dataset=w.dataset, scenario=w.scenario, method=m, s=s)
-                      for m in PLAN.methods for s in PLAN.test_subjects(w.dataset)]
+def per_subject(path, every_repeat=False):
+    """Input function: ``path(...)`` for every method and test subject (method-major), of every
+    repeat (tables) or of repeat 0 only (figures: one point per subject)."""
+    repeats = PLAN.repeat_suffixes if every_repeat else [""]
+    return lambda w: [path(dataset=w.dataset, scenario=w.scenario, method=m, s=s, rep=r)
+                      for m in PLAN.methods for s in PLAN.test_subjects(w.dataset)
+                      for r in repeats]
 
 
 def evaluate_inputs(w):
     contrasts = PLAN.scenario_contrasts(w.scenario)
     segmented = PLAN.segmentation_contrast(w.scenario)
-    run = {"dataset": w.dataset, "scenario": w.scenario, "method": w.method, "s": w.s}
+    run = {"dataset": w.dataset, "scenario": w.scenario, "method": w.method, "s": w.s,
+           "rep": w.rep}
     return {
         "truth": [paths.hr_image(dataset=w.dataset, s=w.s, contrast=c) for c in contrasts],
         "prediction": [paths.prediction(**run, contrast=c) for c in contrasts],
@@ -66,7 +70,7 @@ def qualitative_inputs(w):
         "truth": [paths.hr_image(**scan, contrast=c) for c in contrasts],
         "mask": paths.brain_mask(**scan),
         "predictions": [
-            paths.prediction(**scan, scenario=w.scenario, method=m, contrast=c)
+            paths.prediction(**scan, scenario=w.scenario, method=m, rep="", contrast=c)
             for m in PLAN.methods
             for c in contrasts
         ],

@@ -1,4 +1,5 @@
 # segment: tissue labels of the HR ground truth and of every prediction (Dice, volume difference).
+# A prediction is labelled with the class model of its subject's ground truth (in its sidecar).
 
 
 rule segment_truth:
@@ -26,11 +27,12 @@ rule segment_prediction:
     input:
         image=paths.prediction(),
         mask=paths.brain_mask(),
+        truth=paths.truth_labels(suffix=".json"),
     output:
         labels=paths.prediction_labels(),
         sidecar=paths.prediction_labels(suffix=".json"),
     log:
-        "logs/segment/{dataset}/{scenario}/{method}/sub-{s}_{contrast}.log",
+        "logs/segment/{dataset}/{scenario}/{method}/sub-{s}{rep}_{contrast}.log",
     params:
         settings=SEGMENTATION_SETTINGS,
     group:

@@ -4,6 +4,7 @@ from pathlib import Path
 
 from isosr.evaluate import evaluate_subject
 from isosr.lpips_weights import LpipsWeights
+from isosr.repeats import repeat_index
 from isosr.workflow import run_logged
 
 
@@ -15,7 +16,7 @@ def main() -> None:
                              dict(zip(contrasts, snakemake.input.prediction, strict=True)),
                              snakemake.input.mask,
                              {"dataset": w.dataset, "scenario": w.scenario, "method": w.method,
-                              "subject": w.s},
+                              "subject": w.s, "repeat": repeat_index(w.rep)},
                              segmentations=(snakemake.input.truth_labels,
                                             snakemake.input.prediction_labels),
                              lpips_weights=LpipsWeights(weights["alexnet"], weights["linear"]))

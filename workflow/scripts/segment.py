@@ -6,7 +6,8 @@ from isosr.workflow import run_logged
 
 def main() -> None:
     segment_file(snakemake.input.image, snakemake.input.mask, snakemake.wildcards.contrast,
-                 snakemake.params.settings, snakemake.output.labels, snakemake.output.sidecar)
+                 snakemake.params.settings, snakemake.output.labels, snakemake.output.sidecar,
+                 truth_sidecar=snakemake.input.get("truth"))
 
 
 run_logged(snakemake.log[0], main)
