@@ -9,7 +9,7 @@ from isosr.evaluate import evaluate_subject, sidecar_of
 from isosr.io import InputError, save_json, save_nifti
 from isosr.lpips import LpipsWeights
 from isosr.metrics import psnr
-from isosr.tables import METRIC_COLUMNS, region_metric
+from isosr.results import METRIC_COLUMNS, region_metric
 
 AFFINE = np.diag([2.0, 2.0, 2.0, 1.0])
 IDS = {"dataset": "d", "scenario": "s", "method": "m", "subject": "01"}

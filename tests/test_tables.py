@@ -9,6 +9,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
+from isosr.results import read_metrics
 from isosr.tables import (
     build_table,
     cost_columns,
@@ -16,7 +17,6 @@ from isosr.tables import (
     paired_p_value,
     quality_columns,
     read_fit_records,
-    read_metrics,
     to_frame,
     to_html,
     to_latex,

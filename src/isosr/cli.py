@@ -42,7 +42,8 @@ from isosr.io import (
     save_text,
 )
 from isosr.outputs import check_out_dir, check_out_file, result_folder
-from isosr.simulate import MODELS, VIEW_WORLD_AXIS, Acquisition, simulate_lr
+from isosr.simulate import MODELS, Acquisition, simulate_lr
+from isosr.vocabulary import VIEW_WORLD_AXIS
 
 LOG = logging.getLogger(__name__)
 CONTRAST_NAME = re.compile(r"[A-Za-z0-9]+")

@@ -19,8 +19,9 @@ import pandas as pd
 from isosr.io import InputError, check_same_grid, load_nifti
 from isosr.lpips import Lpips, LpipsWeights, find_weights, lpips_volume
 from isosr.metrics import dice, mi_errors, psnr, ssim
-from isosr.segment import TISSUES, read_sidecar, regions
-from isosr.tables import METRIC_COLUMNS
+from isosr.results import METRIC_COLUMNS
+from isosr.segment import read_sidecar, regions
+from isosr.vocabulary import TISSUES
 
 
 def sidecar_of(segmentation_path: str | Path) -> Path:

@@ -38,10 +38,10 @@ from scipy import ndimage
 
 from isosr.io import Grid, InputError, LRImage, load_nifti, resample_to_grid
 from isosr.metrics import mask_bounding_box, mutual_information
-from isosr.tables import ordered_contrasts, read_metrics, region_metric
+from isosr.results import read_metrics, region_metric
+from isosr.tables import ordered_contrasts
+from isosr.vocabulary import CONTRASTS, TISSUES, VIEW_WORLD_AXIS, VIEWS
 
-VIEWS = ("axial", "coronal", "sagittal")
-VIEW_AXIS = {"axial": 2, "coronal": 1, "sagittal": 0}
 STYLE = {"font.family": "DejaVu Sans", "font.size": 8, "axes.titlesize": 8,
          "axes.labelsize": 8, "legend.fontsize": 7, "xtick.labelsize": 7, "ytick.labelsize": 7,
          "figure.dpi": 100, "savefig.dpi": 150, "pdf.fonttype": 42, "svg.hashsalt": "isosr",
@@ -86,7 +86,7 @@ def to_ras(volume: np.ndarray, affine: np.ndarray) -> np.ndarray:
 
 def view_slice(volume: np.ndarray, view: str, index: int) -> np.ndarray:
     """A 2D slice of a RAS volume, transposed for ``imshow(origin='lower')``."""
-    return np.take(volume, index, axis=VIEW_AXIS[view]).T
+    return np.take(volume, index, axis=VIEW_WORLD_AXIS[view]).T
 
 
 def zoom_window(error: np.ndarray, fraction: float = ZOOM_FRACTION) -> tuple[int, int, int]:
@@ -124,7 +124,7 @@ def qualitative_figure(lr: dict[str, LRImage], predictions: dict[str, dict[str, 
     figure = new_figure(PANEL_INCHES * 3 * len(contrasts), PANEL_INCHES * len(rows) + 0.3)
     axes = figure.subplots(len(rows), 3 * len(contrasts), squeeze=False)
     for column, (contrast, view) in enumerate((c, v) for c in contrasts for v in VIEWS):
-        axis = VIEW_AXIS[view]
+        axis = VIEW_WORLD_AXIS[view]
         crop = tuple(box[a] for a in range(3) if a != axis)[::-1]  # transposed slice: (rows, cols)
         error_slice = view_slice(ras[error_label][contrast], view, centre[axis])[crop]
         window = zoom_window(error_slice)
@@ -204,7 +204,7 @@ def distribution_frame(metrics: pd.DataFrame) -> pd.DataFrame:
     families, regions = zip(*(region_metric(m) for m in metrics["metric"]), strict=True)
     frame = metrics.assign(panel=families, x=[r if r else c for r, c in
                                              zip(regions, metrics["contrast"], strict=True)])
-    is_tissue_dice = (frame["panel"] == "Dice") & frame["x"].isin(["CSF", "GM", "WM"])
+    is_tissue_dice = (frame["panel"] == "Dice") & frame["x"].isin(list(TISSUES))
     keep = frame["panel"].isin(["PSNR", "SSIM", "LPIPS"]) | is_tissue_dice
     return frame[keep & np.isfinite(frame["value"])]
 
@@ -242,7 +242,7 @@ def distribution_figure(metrics: pd.DataFrame, methods: list[str], title: str = 
 
 
 def _x_order(name: str) -> tuple[int, str]:
-    order = ["T1w", "T2w", "FLAIR", "PDw", "CSF", "GM", "WM"]
+    order = [*CONTRASTS, *TISSUES]
     return (order.index(name) if name in order else len(order), name)
 
 

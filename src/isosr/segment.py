@@ -43,11 +43,11 @@ import numpy as np
 from scipy import ndimage
 
 from isosr.io import Grid, InputError, load_nifti, resample_to_grid, save_json, save_nifti
+from isosr.vocabulary import TISSUES
 
 log = logging.getLogger(__name__)
 
 BACKENDS = ("ants", "fastsurfer")
-TISSUES = {"CSF": 1, "GM": 2, "WM": 3}
 
 # Tissues from darkest to brightest in each contrast (Atropos label 1, 2, 3 in this order).
 INTENSITY_ORDER = {

@@ -23,8 +23,8 @@ from scipy import ndimage
 
 from isosr.io import InputError, voxel_spacing
 from isosr.repeats import stable_seed
+from isosr.vocabulary import VIEW_WORLD_AXIS
 
-VIEW_WORLD_AXIS = {"sagittal": 0, "coronal": 1, "axial": 2}
 MODELS = ("spline", "slice-profile", "kspace", "decimate")
 FWHM_PER_SIGMA = 2.0 * np.sqrt(2.0 * np.log(2.0))
 

@@ -38,20 +38,18 @@ from scipy.stats import wilcoxon
 
 from isosr.methods import method_names, method_spec
 from isosr.repeats import split_repeat
-from isosr.segment import STRUCTURES, TISSUES
+from isosr.results import METRIC_COLUMNS, read_metrics, region_metric
+from isosr.segment import STRUCTURES
+from isosr.vocabulary import CONTRASTS, TISSUES
 
 # The long format of every metrics TSV (written by isosr.evaluate): one row per value; 'repeat'
 # is the repeat index of the fit (0 without repeats).
-METRIC_COLUMNS = ["dataset", "scenario", "method", "subject", "repeat", "contrast", "metric",
-                  "value"]
-REGION_METRICS = ("Dice", "AVD")  # metric families with a region: 'Dice_GM', 'AVD_brain-stem'
 HIGHER_IS_BETTER = {"PSNR": True, "SSIM": True, "LPIPS": False, "eps_MI": False, "Dice": True,
                     "AVD": False, "fit_seconds": False, "peak_memory_mb": False,
                     "train_seconds": False, "train_peak_memory_mb": False}
 QUALITY_METRICS = ("PSNR", "SSIM", "LPIPS")
 TRAINING = "train"  # pseudo-subject of a cohort method's training cost
 MIN_SUBJECTS_FOR_TEST = 5
-CONTRAST_ORDER = ("T1w", "T2w", "FLAIR", "PDw")  # column order (McGinnis et al. put T1w first)
 COST = "all"  # contrast value of the cost rows (fit.json is per method and subject)
 # McGinnis et al. 2023, Table 1's rows in its order (other methods keep their config places)
 
@@ -108,27 +106,6 @@ class Table:
     footnotes: list[str] = field(default_factory=list)
 
 
-def region_metric(metric: str) -> tuple[str, str | None]:
-    """Split 'Dice_GM' into ('Dice', 'GM'); other metrics (and overall 'Dice') have no region."""
-    family, _, region = metric.partition("_")
-    return (family, region) if family in REGION_METRICS and region else (metric, None)
-
-
-def read_metrics(paths: Iterable[str | Path]) -> pd.DataFrame:
-    """Concatenate per-subject metric TSVs (labels stay text: subject '01' is not 1).
-
-    A TSV without a 'repeat' column (written before repeats existed) is repeat 0.
-    """
-    labels = {column: str for column in METRIC_COLUMNS if column not in ("repeat", "value")}
-    frames = [pd.read_csv(path, sep="\t", dtype=labels) for path in paths]
-    if not frames:
-        raise ValueError("no metric files to aggregate")
-    metrics = pd.concat(frames, ignore_index=True)
-    if "repeat" not in metrics:
-        metrics["repeat"] = 0
-    return metrics.fillna({"repeat": 0}).astype({"repeat": int})[METRIC_COLUMNS]
-
-
 def read_fit_records(paths: Iterable[str | Path], dataset: str, scenario: str,
                      train_paths: Iterable[str | Path] = ()) -> tuple[pd.DataFrame, dict[str, str]]:
     """Fit cost of every fit.json, and training cost of every train.json (cohort methods), as
@@ -173,7 +150,7 @@ def method_note(method: str) -> str | None:
 
 def ordered_contrasts(names: Iterable[str]) -> list[str]:
     """Contrast names in the order T1w, T2w, FLAIR, PDw, then any others alphabetically."""
-    order = {c: i for i, c in enumerate(CONTRAST_ORDER)}
+    order = {c: i for i, c in enumerate(CONTRASTS)}
     return sorted(set(names), key=lambda c: (order.get(c, len(order)), c))
 
 

@@ -10,7 +10,7 @@ from snakemake.utils import validate
 import isosr.paths as paths
 from isosr.config import ConfigError, Plan
 from isosr.io import InputError
-from isosr.data.embedded import CONTRASTS
+from isosr.vocabulary import CONTRASTS
 from isosr.data.templates import field_of_view_mm
 from isosr.repeats import SUFFIX_PATTERN
 

@@ -5,6 +5,7 @@ from pathlib import Path
 from isosr.evaluate import evaluate_subject
 from isosr.lpips_weights import LpipsWeights
 from isosr.repeats import repeat_index
+from isosr.results import write_metrics
 from isosr.workflow import run_logged
 
 
@@ -20,7 +21,7 @@ def main() -> None:
                              segmentations=(snakemake.input.truth_labels,
                                             snakemake.input.prediction_labels),
                              lpips_weights=LpipsWeights(weights["alexnet"], weights["linear"]))
-    frame.to_csv(snakemake.output[0], sep="\t", index=False)
+    write_metrics(frame, snakemake.output[0])
 
 
 run_logged(snakemake.log[0], main)

@@ -31,8 +31,7 @@ from scipy.spatial.transform import Rotation
 
 from isosr.data.templates import mni152_file
 from isosr.io import InputError, resample_to_grid, rescaled_grid
-
-CONTRASTS = ("T1w", "T2w", "FLAIR", "PDw")
+from isosr.vocabulary import CONTRASTS
 
 
 @dataclass(frozen=True)

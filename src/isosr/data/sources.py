@@ -16,10 +16,10 @@ from pathlib import Path
 from typing import Any
 
 from isosr.data.bids import BidsSource
-from isosr.data.embedded import CONTRASTS as EMBEDDED_CONTRASTS
 from isosr.data.http import HttpSource
 from isosr.data.manual import ManualSource
 from isosr.io import InputError
+from isosr.vocabulary import CONTRASTS as EMBEDDED_CONTRASTS  # it synthesises every one
 
 SOURCES = ("embedded", "http", "bids", "manual")
 # Preprocessing defaults when neither the dataset nor its preset says otherwise.
