@@ -42,7 +42,8 @@ def subject(tmp_path):
 
 
 def evaluate(paths, weights=NO_WEIGHTS):
-    return evaluate_subject(paths["truth"], paths["prediction"], paths["mask"], IDS,
+    return evaluate_subject(truth_paths=paths["truth"], prediction_paths=paths["prediction"],
+                            mask_path=paths["mask"], ids=IDS,
                             segmentations=(paths["truth_labels"], paths["prediction_labels"]),
                             lpips_weights=weights)
 

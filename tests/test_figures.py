@@ -109,8 +109,10 @@ def test_qualitative_files_are_byte_identical_on_rebuild(tmp_path):
     outputs = []
     for run in ("a", "b"):
         pdf, png = tmp_path / f"{run}.pdf", tmp_path / f"{run}.png"
-        write_qualitative(lr_paths, acquisitions, prediction_paths, truth_paths, paths["mask"],
-                          "cubic", "title", pdf, png)
+        write_qualitative(lr_paths=lr_paths, acquisitions=acquisitions,
+                          prediction_paths=prediction_paths, truth_paths=truth_paths,
+                          mask_path=paths["mask"], error_method="cubic", title="title", pdf=pdf,
+                          png=png)
         outputs.append((pdf.read_bytes(), png.read_bytes()))
     assert outputs[0] == outputs[1]
     assert outputs[0][0].startswith(b"%PDF") and b"CreationDate" not in outputs[0][0]
@@ -135,7 +137,8 @@ def test_mi_figure_shows_each_inr_method_against_the_truth(tmp_path):
             fits[-1].parent.mkdir(parents=True)
             fits[-1].write_text(json.dumps({"method": method, "mi": mi}))
     assert mi_histories(fits) == {"split-head": {"01": [0.2, 0.4, 0.5], "02": [0.2, 0.4, 0.5]}}
-    write_mi(fits, truth_paths, mask_paths, "t", tmp_path / "mi.pdf", tmp_path / "mi.png")
+    write_mi(fit_paths=fits, truth_paths=truth_paths, mask_paths=mask_paths, title="t",
+             pdf=tmp_path / "mi.pdf", png=tmp_path / "mi.png")
     assert (tmp_path / "mi.png").stat().st_size > 1000
     expected = truth_mutual_information(truth_paths["01"], mask_paths["01"])
     assert expected == pytest.approx(mutual_information(truth["T1w"], truth["T2w"], mask))

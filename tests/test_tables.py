@@ -272,8 +272,10 @@ def test_benchmark_tables_are_written_in_four_formats(tmp_path):
                       "latex": tmp_path / f"{kind}.tex", "html_page": tmp_path / f"{kind}.html"}
                for kind in ("quality", "dice", "cost")}
     methods = ["nearest", "cubic", "inr"]
-    tables = write_benchmark_tables([metrics_path], [fit], "d", "s", methods, "cubic", "Caption.",
-                                    "ants", "no weights", outputs)
+    tables = write_benchmark_tables(metric_paths=[metrics_path], fit_paths=[fit], dataset="d",
+                                    scenario="s", methods=methods, reference="cubic",
+                                    caption="Caption.", segmentation_backend="ants",
+                                    lpips_missing="no weights", outputs=outputs)
     assert tables["dice"].caption.endswith(
         "between the ants segmentations of each prediction and of the ground truth (T1w).")
     assert tables["cost"].methods == ["cubic"]

@@ -154,9 +154,10 @@ def _evaluate(args: argparse.Namespace) -> None:
                           **{f"--truth {c}": Path(p) for c, p in truths.items()},
                           **{f"--prediction {c}": Path(p) for c, p in predictions.items()}},
                     args.overwrite)
-    frame = evaluate_subject(truths, predictions, args.mask,
-                             {"dataset": "-", "scenario": "-", "method": args.method,
-                              "subject": args.subject})
+    frame = evaluate_subject(truth_paths=truths, prediction_paths=predictions,
+                             mask_path=args.mask,
+                             ids={"dataset": "-", "scenario": "-", "method": args.method,
+                                  "subject": args.subject})
     save_text(out, frame.to_csv(sep="\t", index=False))
     print(frame.to_string(index=False))
 

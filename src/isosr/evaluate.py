@@ -65,7 +65,7 @@ def segmentation_metrics(truth_path: str | Path, prediction_path: str | Path
     return rows
 
 
-def evaluate_subject(truth_paths: dict[str, str | Path], prediction_paths: dict[str, str | Path],
+def evaluate_subject(*, truth_paths: dict[str, str | Path], prediction_paths: dict[str, str | Path],
                      mask_path: str | Path, ids: dict[str, str],
                      segmentations: tuple[str | Path, str | Path] | None = None,
                      lpips_weights: LpipsWeights | None = None) -> pd.DataFrame:

@@ -246,7 +246,7 @@ def _x_order(name: str) -> tuple[int, str]:
     return (order.index(name) if name in order else len(order), name)
 
 
-def write_qualitative(lr_paths: dict[str, str | Path], acquisitions: dict[str, dict[str, Any]],
+def write_qualitative(*, lr_paths: dict[str, str | Path], acquisitions: dict[str, dict[str, Any]],
                       prediction_paths: dict[str, dict[str, str | Path]],
                       truth_paths: dict[str, str | Path], mask_path: str | Path,
                       error_method: str, title: str, pdf: str | Path, png: str | Path) -> None:
@@ -286,7 +286,7 @@ def mi_histories(fit_paths: list[str | Path]) -> dict[str, dict[str, list[float]
     return histories
 
 
-def write_mi(fit_paths: list[str | Path], truth_paths: dict[str, dict[str, str | Path]],
+def write_mi(*, fit_paths: list[str | Path], truth_paths: dict[str, dict[str, str | Path]],
              mask_paths: dict[str, str | Path], title: str, pdf: str | Path,
              png: str | Path) -> None:
     """The MI-convergence figure from every fit.json that has a per-epoch ``mi`` curve.
@@ -299,7 +299,7 @@ def write_mi(fit_paths: list[str | Path], truth_paths: dict[str, dict[str, str |
     save_figure(mi_figure(histories, truth_mi, title), pdf, png)
 
 
-def write_distributions(metric_paths: list[str | Path], methods: list[str], title: str,
+def write_distributions(*, metric_paths: list[str | Path], methods: list[str], title: str,
                         pdf: str | Path, png: str | Path) -> None:
     """The metric-distribution figure from per-subject metric TSVs."""
     save_figure(distribution_figure(read_metrics(metric_paths), methods, title), pdf, png)

@@ -486,7 +486,7 @@ def _latex_escape(text: str) -> str:
     return "".join(_LATEX_SPECIALS.get(char, char) for char in text)
 
 
-def write_benchmark_tables(metric_paths: Iterable[str | Path], fit_paths: Iterable[str | Path],
+def write_benchmark_tables(*, metric_paths: Iterable[str | Path], fit_paths: Iterable[str | Path],
                            dataset: str, scenario: str, methods: list[str], reference: str,
                            caption: str, segmentation_backend: str, lpips_missing: str | None,
                            outputs: dict[str, dict[str, str | Path]],

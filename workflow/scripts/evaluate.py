@@ -13,10 +13,11 @@ def main() -> None:
     contrasts = snakemake.params.contrasts
     w = snakemake.wildcards
     weights = {key: path and Path(path) for key, path in snakemake.params.lpips_weights.items()}
-    frame = evaluate_subject(dict(zip(contrasts, snakemake.input.truth, strict=True)),
-                             dict(zip(contrasts, snakemake.input.prediction, strict=True)),
-                             snakemake.input.mask,
-                             {"dataset": w.dataset, "scenario": w.scenario, "method": w.method,
+    frame = evaluate_subject(truth_paths=dict(zip(contrasts, snakemake.input.truth, strict=True)),
+                             prediction_paths=dict(zip(contrasts, snakemake.input.prediction,
+                                                       strict=True)),
+                             mask_path=snakemake.input.mask,
+                             ids={"dataset": w.dataset, "scenario": w.scenario, "method": w.method,
                               "subject": w.s, "repeat": repeat_index(w.rep)},
                              segmentations=(snakemake.input.truth_labels,
                                             snakemake.input.prediction_labels),

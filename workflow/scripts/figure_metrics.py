@@ -5,8 +5,9 @@ from isosr.workflow import run_logged
 
 
 def main() -> None:
-    write_distributions(list(snakemake.input), snakemake.params.methods, snakemake.params.title,
-                        snakemake.output.pdf, snakemake.output.png)
+    write_distributions(metric_paths=list(snakemake.input), methods=snakemake.params.methods,
+                        title=snakemake.params.title, pdf=snakemake.output.pdf,
+                        png=snakemake.output.png)
 
 
 run_logged(snakemake.log[0], main)

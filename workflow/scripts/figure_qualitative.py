@@ -8,10 +8,13 @@ def main() -> None:
     p, i = snakemake.params, snakemake.input
     contrasts = p.contrasts
     predictions = iter(i.predictions)  # method-major, contrast-minor (see report.smk)
-    write_qualitative(dict(zip(contrasts, i.lr, strict=True)), p.acquisitions,
-                      {m: {c: next(predictions) for c in contrasts} for m in p.methods},
-                      dict(zip(contrasts, i.truth, strict=True)), i.mask, p.error_method,
-                      p.title, snakemake.output.pdf, snakemake.output.png)
+    write_qualitative(lr_paths=dict(zip(contrasts, i.lr, strict=True)),
+                      acquisitions=p.acquisitions,
+                      prediction_paths={m: {c: next(predictions) for c in contrasts}
+                                        for m in p.methods},
+                      truth_paths=dict(zip(contrasts, i.truth, strict=True)), mask_path=i.mask,
+                      error_method=p.error_method, title=p.title, pdf=snakemake.output.pdf,
+                      png=snakemake.output.png)
 
 
 run_logged(snakemake.log[0], main)

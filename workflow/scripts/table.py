@@ -9,9 +9,12 @@ def main() -> None:
     outputs = {kind: {"csv": out[f"{kind}_csv"], "markdown": out[f"{kind}_md"],
                       "latex": out[f"{kind}_tex"], "html_page": out[f"{kind}_html"]}
                for kind in ("quality", "dice", "cost")}
-    write_benchmark_tables(snakemake.input.metrics, snakemake.input.fits, w.dataset, w.scenario,
-                           p.methods, p.reference, p.caption, p.segmentation_backend,
-                           p.lpips_missing, outputs, train_paths=snakemake.input.trainings)
+    write_benchmark_tables(metric_paths=snakemake.input.metrics, fit_paths=snakemake.input.fits,
+                           dataset=w.dataset, scenario=w.scenario, methods=p.methods,
+                           reference=p.reference, caption=p.caption,
+                           segmentation_backend=p.segmentation_backend,
+                           lpips_missing=p.lpips_missing, outputs=outputs,
+                           train_paths=snakemake.input.trainings)
 
 
 run_logged(snakemake.log[0], main)
