@@ -3,7 +3,8 @@
 from __future__ import annotations
 
 from abc import abstractmethod
-from typing import ClassVar
+from pathlib import Path
+from typing import Any, ClassVar
 
 import numpy as np
 import torch
@@ -13,6 +14,7 @@ from isosr.io import Grid, LRImage
 from isosr.methods.base import SubjectMethod
 from isosr.methods.inr.checkpoint import fingerprint
 from isosr.methods.inr.coordinates import CoordinateFrame
+from isosr.methods.inr.model import NetworkGeometry
 from isosr.methods.inr.params import INRParams
 from isosr.methods.inr.samples import IntensityScale, TrainingSet
 from isosr.methods.inr.training import Trainer, predict, select_device
@@ -29,29 +31,42 @@ class INRMethod(SubjectMethod):
     uses_gpu: ClassVar[bool] = True
 
     @abstractmethod
-    def build_network(self, contrasts: int) -> nn.Module:
+    def build_network(self, contrasts: int, geometry: NetworkGeometry) -> nn.Module:
         """The network mapping (B, 3) coordinates to (B, ``contrasts``) intensities."""
 
     def fit_predict(self, lr: dict[str, LRImage], grid: Grid) -> dict[str, np.ndarray]:
         device = select_device(self.params.device)
         self.device = str(device)
+        predictions, self.history = self.fit_network(lr, grid, device, self.seed,
+                                                     self.checkpoint_dir, self.name)
+        return predictions
+
+    def fit_network(self, lr: dict[str, LRImage], grid: Grid, device: torch.device, seed: int,
+                    checkpoint_dir: Path | None, label: str
+                    ) -> tuple[dict[str, np.ndarray], dict[str, Any]]:
+        """Train one network, seeded with ``seed``, on the LR images ``lr``; its prediction of
+        each of their contrasts on ``grid`` and its training history."""
         contrasts = sorted(lr)
         frame = CoordinateFrame.for_fit([(lr[c].data.shape, lr[c].affine) for c in contrasts],
                                         grid)
         scales = {c: IntensityScale.of(lr[c].data, c) for c in contrasts}
-        samples = TrainingSet.from_images(lr, frame, scales, device)
+        slice_profile = self.params.forward_model == "slice-profile"
+        samples = TrainingSet.from_images(lr, frame, scales, device,
+                                          self.params.profile_samples if slice_profile else None)
+        geometry = NetworkGeometry(frame.half_extent, float(np.min(grid.spacing)))
         with torch.random.fork_rng(devices=[]):
-            torch.manual_seed(self.seed)
-            network = self.build_network(len(contrasts)).to(device)
-        mi_points = torch.from_numpy(frame.grid_coordinates(grid, inside_mask=True)).to(device)
-        trainer = Trainer(network, samples, mi_points, self.params, self.seed,
-                          self.checkpoint_dir,
-                          fingerprint({**self.describe(), "device": self.device}, lr, grid),
-                          self.name)
+            torch.manual_seed(seed)
+            network = self.build_network(len(contrasts), geometry).to(device)
+        mi_points = None
+        if self.params.early_stopping and len(contrasts) > 1:
+            mi_points = torch.from_numpy(frame.grid_coordinates(grid, inside_mask=True)).to(device)
+        description = {**self.describe(), "seed": seed, "device": str(device)}
+        trainer = Trainer(network, samples, mi_points, self.params, seed, checkpoint_dir,
+                          fingerprint(description, lr, grid), label)
         trainer.run()
-        self.history = {**trainer.history(),
-                        "parameters": sum(p.numel() for p in network.parameters())}
+        history = {**trainer.history(),
+                   "parameters": sum(p.numel() for p in network.parameters())}
         outputs = predict(network, torch.from_numpy(frame.grid_coordinates(grid)).to(device))
         outputs = outputs.cpu().numpy()
-        return {c: scales[c].unscale(outputs[:, i]).reshape(grid.shape)
-                for i, c in enumerate(contrasts)}
+        return ({c: scales[c].unscale(outputs[:, i]).reshape(grid.shape)
+                 for i, c in enumerate(contrasts)}, history)

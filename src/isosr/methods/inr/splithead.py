@@ -7,7 +7,7 @@ from typing import ClassVar
 from torch import nn
 
 from isosr.methods.inr.method import INRMethod
-from isosr.methods.inr.model import split_head_inr
+from isosr.methods.inr.model import NetworkGeometry, split_head_inr
 from isosr.methods.inr.params import SplitHeadParams
 from isosr.methods.registry import register
 
@@ -18,5 +18,5 @@ class SplitHeadINR(INRMethod):
 
     Params: ClassVar[type] = SplitHeadParams
 
-    def build_network(self, contrasts: int) -> nn.Module:
-        return split_head_inr(self.params, contrasts)
+    def build_network(self, contrasts: int, geometry: NetworkGeometry) -> nn.Module:
+        return split_head_inr(self.params, contrasts, geometry)
