@@ -77,10 +77,11 @@ class _TableLookup(torch.autograd.Function):
         return table_grad, None, None
 
 
-def corner_combinations(x: torch.Tensor, y: torch.Tensor, z: torch.Tensor, combine
-                        ) -> torch.Tensor:
-    """(2, ...) values per axis (lower, upper vertex) -> (8, ...) over the cell's corners."""
-    return combine(combine(x[:, None, None], y[None, :, None]), z[None, None, :]).flatten(0, 2)
+def corner_combinations(x: torch.Tensor, y: torch.Tensor, z: torch.Tensor, combine,
+                        out: torch.Tensor | None = None) -> torch.Tensor:
+    """(2, ...) values per axis (lower, upper vertex) -> (2, 2, 2, ...) over the cell's corners
+    (written into ``out`` when given)."""
+    return combine(combine(x[:, None, None], y[None, :, None]), z[None, None, :], out=out)
 
 
 class HashGridEncoding(nn.Module):
@@ -115,11 +116,13 @@ class HashGridEncoding(nn.Module):
     def corner_rows(self, base: torch.Tensor) -> torch.Tensor:
         """Table rows (8, L, B) of the corners of the cells with lower vertices (3, L, B)."""
         pairs = torch.stack([base, base + 1]) * self.multipliers[None, :, :, None]  # 2, 3, L, B
-        dense, hashed = pairs[:, :, :self.dense_levels], pairs[:, :, self.dense_levels:]
-        rows = torch.cat([corner_combinations(*dense.unbind(1), torch.add),
-                          corner_combinations(*hashed.unbind(1), torch.bitwise_xor)
-                          & self.hash_mask], dim=1)
-        return rows + self.offsets[None, :, None]
+        rows = torch.empty((2, 2, 2, *base.shape[1:]), dtype=torch.int64, device=base.device)
+        dense = self.dense_levels
+        corner_combinations(*pairs[:, :, :dense].unbind(1), torch.add, out=rows[:, :, :, :dense])
+        hashed = rows[:, :, :, dense:]
+        corner_combinations(*pairs[:, :, dense:].unbind(1), torch.bitwise_xor, out=hashed)
+        hashed.bitwise_and_(self.hash_mask)
+        return rows.add_(self.offsets[:, None]).flatten(0, 2)
 
     def forward(self, coordinates: torch.Tensor) -> torch.Tensor:
         with torch.no_grad():
@@ -130,7 +133,7 @@ class HashGridEncoding(nn.Module):
             base = torch.minimum(position.floor(), last - 1.0)
             fraction = position - base
             weights = corner_combinations(*torch.stack([1.0 - fraction, fraction]).unbind(1),
-                                          torch.mul)  # (8, L, B)
+                                          torch.mul).flatten(0, 2)  # (8, L, B)
             rows = self.corner_rows(base.long())
         values = _TableLookup.apply(self.table, rows, weights)  # (L, B, F)
         return values.permute(1, 0, 2).reshape(coordinates.shape[0], self.size)
