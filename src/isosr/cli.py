@@ -57,7 +57,8 @@ def _fit(args: argparse.Namespace) -> None:
     params = {k: _json_or_text(v) for k, v in _pairs(args.param, "--param").items()}
     record = run_fit(args.method, params, lr_paths, acquisitions, mask_path,
                      {c: out_dir / f"{c}.nii.gz" for c in lr_paths}, out_dir / "fit.json",
-                     seed=args.seed)
+                     seed=args.seed,
+                     checkpoint_dir=args.checkpoint_dir or out_dir / "checkpoint")
     print(f"{args.method}: {record['wall_seconds']:.1f} s on {record['device']}, "
           f"outputs in {out_dir}")
 
@@ -113,6 +114,10 @@ def build_parser() -> argparse.ArgumentParser:
                      help="NAME=VALUE hyper-parameter (JSON or text)")
     fit.add_argument("--seed", default=0, type=int)
     fit.add_argument("--out-dir", required=True)
+    fit.add_argument("--checkpoint-dir",
+                     help="per-epoch checkpoints of a training method, resumed when the same fit "
+                          "is run again after being killed; removed once it finishes "
+                          "(default: OUT_DIR/checkpoint)")
     fit.set_defaults(run=_fit)
 
     evaluate = commands.add_parser("evaluate", help="PSNR, SSIM and MI errors against HR truth")

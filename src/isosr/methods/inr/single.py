@@ -36,7 +36,7 @@ def merged_history(histories: dict[str, dict[str, Any]]) -> dict[str, Any]:
         "max_epochs": max(h["max_epochs"] for h in histories.values()),
         "stopping_epoch": None,
         "mse": {c: h["mse"][c] for c, h in histories.items()},
-        "mi": [],
+        "mi": [None] * max(h["epochs"] for h in histories.values()),
         "training_coordinates": sum(h["training_coordinates"] for h in histories.values()),
         "training_seconds": seconds,
         "coordinates_per_second": trained / seconds if seconds > 0 else None,
