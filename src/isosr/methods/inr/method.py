@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from abc import abstractmethod
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, ClassVar
 
@@ -46,6 +47,15 @@ class INRMethod(SubjectMethod):
                     ) -> tuple[dict[str, np.ndarray], dict[str, Any]]:
         """Train one network, seeded with ``seed``, on the LR images ``lr``; its prediction of
         each of their contrasts on ``grid`` and its training history."""
+        fit = self.prepare(lr, grid, device, seed, checkpoint_dir, label)
+        fit.trainer.run()
+        history = {**fit.trainer.history(),
+                   "parameters": sum(p.numel() for p in fit.trainer.network.parameters())}
+        return fit.predict(grid), history
+
+    def prepare(self, lr: dict[str, LRImage], grid: Grid, device: torch.device, seed: int,
+                checkpoint_dir: Path | None = None, label: str = "INR") -> PreparedFit:
+        """The network, seeded with ``seed``, and its trainer on the LR images ``lr``."""
         contrasts = sorted(lr)
         frame = CoordinateFrame.for_fit([(lr[c].data.shape, lr[c].affine) for c in contrasts],
                                         grid)
@@ -63,10 +73,21 @@ class INRMethod(SubjectMethod):
         description = {**self.describe(), "seed": seed, "device": str(device)}
         trainer = Trainer(network, samples, mi_points, self.params, seed, checkpoint_dir,
                           fingerprint(description, lr, grid), label)
-        trainer.run()
-        history = {**trainer.history(),
-                   "parameters": sum(p.numel() for p in network.parameters())}
-        outputs = predict(network, torch.from_numpy(frame.grid_coordinates(grid)).to(device))
+        return PreparedFit(trainer, frame, scales)
+
+
+@dataclass(frozen=True)
+class PreparedFit:
+    """A network's trainer, with what turns the network's outputs into images on a grid."""
+
+    trainer: Trainer
+    frame: CoordinateFrame
+    scales: dict[str, IntensityScale]
+
+    def predict(self, grid: Grid) -> dict[str, np.ndarray]:
+        """Each contrast on ``grid`` (in its LR intensity space) from the network as it is."""
+        coordinates = torch.from_numpy(self.frame.grid_coordinates(grid))
+        outputs = predict(self.trainer.network, coordinates.to(self.trainer.device))
         outputs = outputs.cpu().numpy()
-        return ({c: scales[c].unscale(outputs[:, i]).reshape(grid.shape)
-                 for i, c in enumerate(contrasts)}, history)
+        return {c: self.scales[c].unscale(outputs[:, i]).reshape(grid.shape)
+                for i, c in enumerate(self.trainer.samples.contrasts)}
