@@ -1,6 +1,7 @@
-"""Throughput of the INR training loop versus a plain DataLoader loop, and HR prediction time.
+"""Throughput of the INR training loop versus a plain DataLoader loop, HR prediction time, and
+the time-to-quality of the ``fast`` split-head INR against the paper-size one.
 
-Prints (asserts nothing), for the paper-size split-head INR and the ``cpu`` profile on the
+Prints (asserts nothing), for the paper-size split-head INR and the ``fast`` profile on the
 current device (CUDA when available):
 
 - training coordinates per second of isosr's loop (data on the device, batches sampled there);
@@ -12,8 +13,19 @@ current device (CUDA when available):
   would take too long (the paper model on a CPU) the time is extrapolated from a timed sample,
   and the line says so.
 
-Runs in about a minute on 2 CPU cores:
-``python benchmarks/inr_throughput.py [--batches N] [--threads N]``.
+These loops use point samples (each network on its own; the ``fast`` profile's slice-profile
+model evaluates ``profile_samples`` points per LR voxel). Then, side by side on the same LR
+images of one embedded subject (2 mm, T1w axial + T2w coronal, 4 mm slices, Gaussian profile):
+the paper profile trains for ``--paper-seconds`` of training time (its 50-epoch schedule, stopped
+at the first epoch boundary past the budget); the ``fast`` profile trains its full schedule. The
+mean PSNR over both contrasts (inside the brain) is measured after every epoch, outside the
+timed training; printed: the seconds the fast INR needs to reach the PSNR the paper INR reached
+within its budget, the ratio, and the LR voxels per second of both.
+
+    python benchmarks/inr_throughput.py [--batches N] [--threads N] [--paper-seconds S]
+
+The throughput part runs in about a minute on 2 CPU cores; time-to-quality takes the paper
+budget plus about a minute.
 """
 
 from __future__ import annotations
@@ -21,17 +33,24 @@ from __future__ import annotations
 import argparse
 import time
 
+import numpy as np
 import torch
+from embedded_case import embedded_case
 from torch.utils.data import DataLoader, TensorDataset
 
-from isosr.methods.inr.model import split_head_inr
+from isosr.methods import create_method
+from isosr.methods.inr.model import NetworkGeometry, split_head_inr
 from isosr.methods.inr.params import SplitHeadParams
 from isosr.methods.inr.samples import TrainingSet
 from isosr.methods.inr.training import Trainer, predict, select_device
+from isosr.metrics import psnr
+from isosr.simulate import Acquisition
 
 GRIDS = {"2 mm demo grid (79x97x81)": 79 * 97 * 81, "1 mm MNI grid (193x229x193)": 193 * 229 * 193}
 PREDICTION_SAMPLE = 1 << 16
 PREDICTION_BUDGET_S = 20.0
+DEMO_GEOMETRY = NetworkGeometry(half_extent_mm=98.0, hr_voxel_mm=2.0)  # the 2 mm demo brain
+QUALITY_CASE = {"T1w": Acquisition("axial", 4.0), "T2w": Acquisition("coronal", 4.0)}
 
 
 def synthetic_samples(count: int, device: torch.device, seed: int = 0) -> TrainingSet:
@@ -51,7 +70,7 @@ def synchronise(device: torch.device) -> None:
 
 def isosr_loop(params: SplitHeadParams, samples: TrainingSet) -> float:
     """Coordinates per second of one epoch of isosr's Trainer over ``samples``."""
-    network = split_head_inr(params, 2).to(samples.targets.device)
+    network = split_head_inr(params, 2, DEMO_GEOMETRY).to(samples.targets.device)
     few_points = samples.coordinates[:1000]
     warmup = TrainingSet(samples.coordinates[:2 * params.batch_size],
                          samples.targets[:2 * params.batch_size],
@@ -65,7 +84,7 @@ def isosr_loop(params: SplitHeadParams, samples: TrainingSet) -> float:
 def dataloader_loop(params: SplitHeadParams, samples: TrainingSet) -> float:
     """Coordinates per second of a plain DataLoader loop (same model, loss and optimiser)."""
     device = samples.targets.device
-    network = split_head_inr(params, 2).to(device)
+    network = split_head_inr(params, 2, DEMO_GEOMETRY).to(device)
     optimizer = torch.optim.Adam(network.parameters(), lr=params.learning_rate)
     dataset = TensorDataset(samples.coordinates.cpu(), samples.targets.cpu(),
                             samples.contrast_index.cpu())
@@ -114,7 +133,7 @@ def sampling_only(samples: TrainingSet, batch_size: int) -> tuple[float, float]:
 
 def prediction_seconds(params: SplitHeadParams, device: torch.device) -> tuple[float, bool]:
     """Seconds per coordinate to predict, and whether a full 1 mm grid was actually run."""
-    network = split_head_inr(params, 2).to(device)
+    network = split_head_inr(params, 2, DEMO_GEOMETRY).to(device)
     sample = torch.rand(PREDICTION_SAMPLE, 3, device=device) * 2 - 1
     predict(network, sample[:1024])
     synchronise(device)
@@ -132,13 +151,52 @@ def prediction_seconds(params: SplitHeadParams, device: torch.device) -> tuple[f
     return (time.perf_counter() - start) / largest, True
 
 
+def psnr_curve(profile: str, device: torch.device, budget_s: float | None
+               ) -> tuple[list[tuple[float, float]], float]:
+    """(cumulative training seconds, mean PSNR) after each epoch of a split-head fit of the
+    quality case, stopped at the first epoch boundary past ``budget_s``; and its LR voxels/s."""
+    hr, lr, grid = embedded_case("01", QUALITY_CASE)
+    method = create_method("inr-splithead", {"profile": profile, "early_stopping": False})
+    fit = method.prepare(lr, grid, device, seed=0, label=f"inr-splithead {profile}")
+    curve, seconds = [], 0.0
+    for record in fit.trainer.epochs():
+        seconds += record.seconds
+        predictions = fit.predict(grid)
+        curve.append((seconds, float(np.mean([psnr(predictions[c], hr[c], grid.mask)
+                                               for c in hr]))))
+        if budget_s is not None and seconds >= budget_s:
+            break
+    return curve, len(curve) * len(fit.trainer.samples) / seconds
+
+
+def time_to_quality(device: torch.device, paper_budget_s: float) -> None:
+    paper, paper_rate = psnr_curve("paper", device, paper_budget_s)
+    fast, fast_rate = psnr_curve("fast", device, None)
+    target_seconds, target = paper[-1]
+    print("\ntime to quality (embedded subject 01, 2 mm, T1w ax + T2w cor 4 mm, mean PSNR):")
+    print(f"  paper profile: {target:.2f} dB after {len(paper)} epoch(s), {target_seconds:.0f} s "
+          f"of training, {paper_rate:,.0f} LR voxels/s")
+    print("  fast profile:  " + ", ".join(f"{p:.2f} dB at {t:.0f} s" for t, p in fast)
+          + f"; {fast_rate:,.0f} LR voxels/s")
+    reached = next((t for t, p in fast if p >= target), None)
+    if reached is None:
+        print(f"  fast profile did not reach {target:.2f} dB within its schedule")
+    else:
+        print(f"  fast reaches the paper's {target:.2f} dB after {reached:.1f} s: "
+              f"{target_seconds / reached:.1f} x faster (goal >= 10 x)")
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--batches", type=int, default=0,
-                        help="training batches timed per loop (default: 12 paper, 60 cpu on a "
+                        help="training batches timed per loop (default: 12 paper, 60 fast on a "
                              "CPU; 300 each on a GPU)")
     parser.add_argument("--threads", type=int, default=0,
                         help="PyTorch CPU threads (default: PyTorch's choice)")
+    parser.add_argument("--paper-seconds", type=float, default=600.0,
+                        help="training budget of the paper-size INR in the time-to-quality test")
+    parser.add_argument("--skip-throughput", action="store_true",
+                        help="only the time-to-quality comparison")
     arguments = parser.parse_args()
     if arguments.threads:
         torch.set_num_threads(arguments.threads)
@@ -146,11 +204,12 @@ def main() -> None:
     torch.manual_seed(0)
     print(f"device: {device} ({torch.cuda.get_device_name() if device.type == 'cuda' else ''}"
           f"{torch.get_num_threads()} CPU threads), torch {torch.__version__}")
-    for profile in ("paper", "cpu"):
-        params = SplitHeadParams(profile=profile, epochs=1, early_stopping=False)
-        network_size = sum(p.numel() for p in split_head_inr(params, 2).parameters())
+    for profile in () if arguments.skip_throughput else ("paper", "fast"):
+        params = SplitHeadParams(profile=profile, epochs=1, early_stopping=False,
+                                 forward_model="point")
+        network_size = sum(p.numel() for p in split_head_inr(params, 2, DEMO_GEOMETRY).parameters())
         batches = arguments.batches or (300 if device.type == "cuda" else
-                                        {"paper": 12, "cpu": 60}[profile])
+                                        {"paper": 12, "fast": 60}[profile])
         samples = synthetic_samples(batches * params.batch_size, device)
         ours = isosr_loop(params, samples)
         plain = dataloader_loop(params, samples)
@@ -168,6 +227,7 @@ def main() -> None:
         for name, points in GRIDS.items():
             note = "measured" if measured else f"extrapolated from {PREDICTION_SAMPLE:,} points"
             print(f"  predict {name}: {per_point * points:8.1f} s ({note})")
+    time_to_quality(device, arguments.paper_seconds)
 
 
 if __name__ == "__main__":

@@ -38,8 +38,8 @@ def test_fit_without_a_mask_builds_an_isotropic_grid_over_the_scans(hr_files):
     main(["simulate", "--hr", str(d / "t1.nii.gz"), "--view", "coronal", "--thickness", "6",
           "--out", str(d / "cor.nii.gz")])
     assert main(["fit", "--method", "inr-splithead", "--lr", f"T2w={d / 'cor.nii.gz'}",
-                 "--param", "profile=cpu", "--param", "epochs=1", "--param", "hidden_width=16",
-                 "--param", "fourier_features=8", "--param", "head_width=8",
+                 "--param", "profile=fast", "--param", "epochs=1", "--param", "hidden_width=16",
+                 "--param", "hash_levels=4", "--param", "head_width=8",
                  "--resolution", "1.5", "--out-dir", str(d / "sr")]) == 0
     data, affine = load_nifti(d / "sr" / "T2w.nii.gz")
     np.testing.assert_allclose(np.linalg.norm(affine[:3, :3], axis=0), 1.5)

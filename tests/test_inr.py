@@ -2,6 +2,12 @@
 
 from __future__ import annotations
 
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
 from pathlib import Path
 
 import numpy as np
@@ -9,12 +15,14 @@ import pytest
 import torch
 from scipy.spatial.transform import Rotation
 
+from isosr.cli import main as cli_main
 from isosr.data.embedded import TISSUES, template_maps, tissue_signal
-from isosr.io import Grid, InputError, LRImage, voxel_to_world
+from isosr.io import Grid, InputError, LRImage, load_nifti, save_nifti, voxel_to_world
 from isosr.methods import create_method
 from isosr.methods.inr.coordinates import CoordinateFrame
+from isosr.methods.inr.forward_model import SliceProfile
 from isosr.methods.inr.mi_stopping import MIPlateau
-from isosr.methods.inr.model import split_head_inr
+from isosr.methods.inr.model import NetworkGeometry, split_head_inr
 from isosr.methods.inr.params import PROFILES, SplitHeadParams
 from isosr.methods.inr.samples import IntensityScale, TrainingSet
 from isosr.methods.inr.training import Trainer
@@ -98,10 +106,13 @@ def test_frame_spans_all_images_isotropically_within_unit_cube():
 
 def test_paper_profile_is_the_default_and_builds_the_papers_network():
     params = create_method("inr-splithead").params
-    assert (params.fourier_features, params.fourier_sigma, params.hidden_width,
+    assert (params.encoding, params.forward_model, params.fourier_features, params.hidden_width,
             params.hidden_layers, params.head_width, params.learning_rate, params.epochs,
-            params.batch_size, params.loss_weights) == (256, 4.0, 1024, 4, 512, 4e-4, 50, 1000, {})
-    network = split_head_inr(params, 2)
+            params.batch_size, params.loss_weights, params.early_stopping) == (
+        "fourier", "point", 256, 1024, 4, 512, 4e-4, 50, 1000, {}, True)
+    assert params.fourier_sigma == pytest.approx(4.0 / 120.0)  # cycles/mm
+    # on the paper's 240 mm field of view (half extent 120 mm) that is their N(0, 4^2)
+    network = split_head_inr(params, 2, NetworkGeometry(half_extent_mm=120.0, hr_voxel_mm=1.0))
     assert network.encoding.frequencies.shape == (256, 3)
     trunk = [m for m in network.trunk if isinstance(m, torch.nn.Linear)]
     assert [(m.in_features, m.out_features) for m in trunk] == [(512, 1024)] + [(1024, 1024)] * 4
@@ -112,12 +123,22 @@ def test_paper_profile_is_the_default_and_builds_the_papers_network():
 
 
 def test_profile_fills_only_the_keys_not_given():
-    params = create_method("inr-splithead", {"profile": "cpu", "hidden_width": 64}).params
-    assert params.hidden_width == 64
-    assert params.head_width == PROFILES["cpu"]["head_width"]
-    assert params.epochs == PROFILES["cpu"]["epochs"]
+    params = create_method("inr-splithead", {"profile": "fast", "hidden_width": 48}).params
+    assert params.hidden_width == 48
+    assert params.head_width == PROFILES["fast"]["head_width"]
+    assert (params.encoding, params.forward_model) == ("hashgrid", "slice-profile")
     assert create_method("inr-single").params.early_stopping is False
     assert create_method("inr-vanilla").params.early_stopping is True
+    assert create_method("inr-vanilla", {"profile": "fast"}).params.early_stopping is False
+
+
+def test_finest_hash_cells_are_capped_by_the_hr_voxel():
+    params = create_method("inr-splithead", {"profile": "fast"}).params
+    coarse = split_head_inr(params, 2, NetworkGeometry(half_extent_mm=100.0, hr_voxel_mm=2.0))
+    fine = split_head_inr(params, 2, NetworkGeometry(half_extent_mm=100.0, hr_voxel_mm=0.5))
+    assert coarse.encoding.cell_mm[0] == pytest.approx(16.0)
+    assert coarse.encoding.cell_mm[-1] == pytest.approx(2.0)  # hash_finest_mm 1 < 2 mm voxels
+    assert fine.encoding.cell_mm[-1] == pytest.approx(params.hash_finest_mm)
 
 
 @pytest.mark.parametrize(("method", "params", "culprit"), [
@@ -126,6 +147,11 @@ def test_profile_fills_only_the_keys_not_given():
     ("inr-single", {"profile": "gpu"}, "profile"),
     ("inr-splithead", {"epochs": 0}, "epochs"),
     ("inr-vanilla", {"device": "tpu"}, "device"),
+    ("inr-vanilla", {"encoding": "siren"}, "encoding"),
+    ("inr-splithead", {"forward_model": "psf"}, "forward_model"),
+    ("inr-splithead", {"profile": "fast", "hash_coarsest_mm": 0.5}, "hash_finest_mm"),
+    ("inr-single", {"profile": "fast", "profile_samples": 0}, "profile_samples"),
+    ("inr-vanilla", {"profile": "fast", "grid_learning_rate": "fast"}, "grid_learning_rate"),
 ])
 def test_bad_hyper_parameter_raises_input_error_naming_it(method, params, culprit):
     with pytest.raises(InputError, match=culprit):
@@ -168,13 +194,13 @@ def test_fit_stops_on_mi_plateau_and_still_returns_every_contrast():
 
 def tiny_trainer(checkpoint: Path | None, fingerprint: str = "case") -> Trainer:
     lr, grid = smooth_case()
-    params = SplitHeadParams(profile="cpu", head_width=8, early_stopping=False, **TINY_NETWORK)
+    params = SplitHeadParams(head_width=8, early_stopping=False, **TINY_NETWORK)
     frame = CoordinateFrame.for_fit([(im.data.shape, im.affine) for im in lr.values()], grid)
     scales = {c: IntensityScale.of(im.data, c) for c, im in lr.items()}
     samples = TrainingSet.from_images(lr, frame, scales, torch.device("cpu"))
     with torch.random.fork_rng(devices=[]):
         torch.manual_seed(3)
-        network = split_head_inr(params, 2)
+        network = split_head_inr(params, 2, NetworkGeometry(frame.half_extent, 2.0))
     mi_points = torch.from_numpy(frame.grid_coordinates(grid, inside_mask=True))
     return Trainer(network, samples, mi_points, params, seed=3, checkpoint=checkpoint,
                    fingerprint=fingerprint)
@@ -241,8 +267,8 @@ def test_split_head_inr_beats_cubic_on_both_contrasts():
     views = {"T1w": "axial", "T2w": "coronal"}  # 6 mm slices: 3x through-plane, McGinnis model
     lr = {c: LRImage(*simulate_lr(hr[c], grid.affine, Acquisition(views[c], 6.0, "spline")),
                      views[c], 6.0) for c in hr}
-    # a small network; sigma scaled to the 64 mm block (the paper's 4 is for a whole head)
-    params = {"fourier_features": 64, "fourier_sigma": 1.0, "hidden_width": 128,
+    # a small network with the paper's frequencies in cycles/mm (the same on a 64 mm block)
+    params = {"fourier_features": 64, "hidden_width": 128,
               "hidden_layers": 2, "head_width": 64, "learning_rate": 2e-3, "batch_size": 256,
               "epochs": 10, "early_stopping": False, "device": "cpu"}
     inr = create_method("inr-splithead", params, seed=0).fit_predict(lr, grid).images
@@ -251,3 +277,123 @@ def test_split_head_inr_beats_cubic_on_both_contrasts():
         gain = psnr(inr[contrast], hr[contrast], grid.mask) - psnr(cubic[contrast], hr[contrast],
                                                                    grid.mask)
         assert gain > 0.5, (contrast, gain)
+
+
+def test_fast_split_head_inr_beats_cubic_on_both_contrasts():
+    hr, grid = template_block()
+    views = {"T1w": "axial", "T2w": "coronal"}  # 6 mm slices: 3x through-plane, Gaussian profile
+    lr = {c: LRImage(*simulate_lr(hr[c], grid.affine, Acquisition(views[c], 6.0)), views[c], 6.0)
+          for c in hr}
+    # the fast profile; smaller batches for the 24 k voxels of a 64 mm block (more steps)
+    params = {"profile": "fast", "batch_size": 512, "epochs": 8, "device": "cpu"}
+    inr = create_method("inr-splithead", params, seed=0).fit_predict(lr, grid).images
+    cubic = create_method("cubic").fit_predict(lr, grid).images
+    for contrast in hr:
+        gain = psnr(inr[contrast], hr[contrast], grid.mask) - psnr(cubic[contrast], hr[contrast],
+                                                                   grid.mask)
+        assert gain > 0.5, (contrast, gain)
+
+
+# --- slice-profile forward model ---------------------------------------------------------------
+
+def test_slice_profile_mean_matches_the_analytic_profile():
+    """Mean of cos(2 pi f d) over the samples of a voxel = the Gaussian's (through-plane) or the
+    box's (in-plane) attenuation of that wave: exp(-2 pi^2 f^2 sigma^2) and sinc(f * width)."""
+    affine = oblique_affine(1.0) @ np.diag([1.5, 2.0, 5.0, 1.0])  # 5 mm slices along axis 2
+    image = LRImage(np.zeros((4, 4, 4), np.float32), affine, "axial", 5.0)
+    frame = CoordinateFrame(np.zeros(3), 50.0)
+    profile = SliceProfile.of([image], frame, samples=4096, device=torch.device("cpu"))
+    generator = torch.Generator().manual_seed(0)
+    offsets = profile.offsets(torch.zeros(3, dtype=torch.int64), generator).double().numpy()
+    offsets_mm = offsets * frame.half_extent  # (3 voxels, samples, 3) world mm
+    columns = affine[:3, :3] / np.linalg.norm(affine[:3, :3], axis=0)
+    sigma = 5.0 / (2.0 * np.sqrt(2.0 * np.log(2.0)))
+    for frequency in (0.05, 0.1, 0.2):  # cycles/mm
+        along_normal = np.cos(2 * np.pi * frequency * offsets_mm @ columns[:, 2]).mean(axis=1)
+        np.testing.assert_allclose(along_normal, np.exp(-2 * (np.pi * frequency * sigma) ** 2),
+                                   atol=0.01)
+        for axis, width in ((0, 1.5), (1, 2.0)):
+            in_plane = np.cos(2 * np.pi * frequency * offsets_mm @ columns[:, axis]).mean(axis=1)
+            np.testing.assert_allclose(in_plane, np.sinc(frequency * width), atol=0.01)
+
+
+def test_slice_profile_predicts_a_voxel_as_the_mean_of_the_network_over_its_samples():
+    trainer = tiny_trainer(None)
+    lr, grid = smooth_case()
+    frame = CoordinateFrame.for_fit([(im.data.shape, im.affine) for im in lr.values()], grid)
+    scales = {c: IntensityScale.of(im.data, c) for c, im in lr.items()}
+    samples = TrainingSet.from_images(lr, frame, scales, torch.device("cpu"), profile_samples=5)
+    trainer.samples = samples
+    batch = torch.arange(7)
+    state = trainer.generator.get_state()
+    predicted = trainer.predict_voxels(batch)
+    trainer.generator.set_state(state)
+    offsets = samples.profile.offsets(samples.contrast_index[batch], trainer.generator)
+    points = samples.coordinates[batch, None, :] + offsets
+    expected = torch.stack([trainer.network(p).mean(dim=0) for p in points])
+    torch.testing.assert_close(predicted, expected)
+
+
+# --- single-contrast INRs ------------------------------------------------------------------------
+
+def test_single_contrast_inr_output_depends_only_on_its_own_input():
+    lr, grid = smooth_case()
+    flair = LRImage(lr["T2w"].data[::-1].copy() * 2.0 + 1.0, lr["T2w"].affine, "coronal", 4.0)
+    params = {**TINY_NETWORK, "epochs": 2}
+    with_t2w = create_method("inr-single", params, seed=5).fit_predict(lr, grid).images
+    with_flair = create_method("inr-single", params, seed=5).fit_predict(
+        {"T1w": lr["T1w"], "FLAIR": flair}, grid).images
+    np.testing.assert_array_equal(with_t2w["T1w"], with_flair["T1w"])
+    alone = create_method("inr-single", params, seed=5).fit_predict({"T1w": lr["T1w"]},
+                                                                     grid).images
+    np.testing.assert_array_equal(alone["T1w"], with_t2w["T1w"])
+    other_seed = create_method("inr-single", params, seed=6).fit_predict({"T1w": lr["T1w"]},
+                                                                          grid).images
+    assert not np.array_equal(other_seed["T1w"], alone["T1w"])
+
+
+def test_single_contrast_fit_records_each_network():
+    lr, grid = smooth_case()
+    history = create_method("inr-single", {**TINY_NETWORK, "epochs": 2}).fit_predict(lr,
+                                                                                      grid).history
+    assert set(history["networks"]) == {"T1w", "T2w"} and history["epochs"] == 2
+    assert history["training_coordinates"] == sum(im.data.size for im in lr.values())
+    assert history["mi"] == [None, None] and history["coordinates_per_second"] > 0
+
+
+# --- resume of a fast fit from the command line ----------------------------------------------
+
+def test_fast_fit_killed_from_the_command_line_resumes_to_identical_outputs(tmp_path):
+    lr, _ = smooth_case((24, 22, 26))
+    arguments = []
+    for contrast, image in lr.items():
+        save_nifti(tmp_path / f"{contrast}.nii.gz", image.data, image.affine)
+        arguments += ["--lr", f"{contrast}={tmp_path / f'{contrast}.nii.gz'}"]
+    params = ["--param", "profile=fast", "--param", "epochs=40", "--param", "batch_size=256",
+              "--param", "device=cpu", "--resolution", "2"]
+
+    def command(out_dir: Path, checkpoint: Path | None = None) -> list[str]:
+        extra = [] if checkpoint is None else ["--checkpoint-dir", str(checkpoint)]
+        return ["fit", "--method", "inr-splithead", *arguments, *params, "--out-dir",
+                str(out_dir), *extra]
+
+    killed, checkpoint = tmp_path / "killed", tmp_path / "state"
+    process = subprocess.Popen([sys.executable, "-m", "isosr.cli", *command(killed, checkpoint)],
+                               env={**os.environ, "OMP_NUM_THREADS": "1"},
+                               stderr=subprocess.DEVNULL)
+    deadline = time.monotonic() + 120
+    while not (checkpoint / "state.pt").exists() and process.poll() is None \
+            and time.monotonic() < deadline:
+        time.sleep(0.002)
+    process.send_signal(signal.SIGKILL)
+    process.wait()
+    assert process.returncode == -signal.SIGKILL, "the fit ended before it could be killed"
+    assert cli_main(command(killed, checkpoint)) == 0
+    resumed = json.loads((killed / "fit.json").read_text())
+    assert 1 <= resumed["resumed_after_epoch"] < 40 and not checkpoint.exists()
+    reference = tmp_path / "reference"
+    assert cli_main(command(reference)) == 0
+    assert not (reference / "checkpoint").exists()  # the default, inside --out-dir, removed
+    for contrast in lr:
+        np.testing.assert_array_equal(load_nifti(killed / f"{contrast}.nii.gz")[0],
+                                      load_nifti(reference / f"{contrast}.nii.gz")[0])

@@ -100,7 +100,8 @@ def _fit(args: argparse.Namespace) -> None:
         record = run_fit(method=args.method, params=params, lr_paths=lr_paths,
                          acquisitions=acquisitions, mask_path=mask_path,
                          output_paths={c: staging / f"{c}.nii.gz" for c in lr_paths},
-                         fit_json=staging / "fit.json", seed=args.seed)
+                         fit_json=staging / "fit.json", seed=args.seed,
+                         checkpoint_dir=args.checkpoint_dir or default_checkpoint_dir(out_dir))
     print(f"{args.method}: {record['wall_seconds']:.1f} s on {record['device']}, "
           f"outputs in {out_dir}")
 
@@ -117,6 +118,11 @@ def _grid_over_scans(images: dict[str, LRImage], paths: dict[str, str], resoluti
     except InputError as error:
         raise InputError(f"--resolution {resolution:g}: {error}") from None
     return grid
+
+
+def default_checkpoint_dir(out_dir: Path) -> Path:
+    """Beside the out-dir, not in it: a killed fit leaves the out-dir as it was."""
+    return out_dir.parent / f".{out_dir.name}.checkpoint"
 
 
 def _json_or_text(name: str, value: str) -> object:
@@ -224,6 +230,10 @@ def build_parser() -> argparse.ArgumentParser:
     fit.add_argument("--out-dir", required=True, help="folder of the result (new or empty)")
     fit.add_argument("--overwrite", action="store_true",
                      help="replace the earlier result in --out-dir")
+    fit.add_argument("--checkpoint-dir",
+                     help="per-epoch checkpoints of a training method, resumed when the same fit "
+                          "is run again after being killed; removed once it finishes "
+                          "(default: .OUT_DIR.checkpoint beside OUT_DIR)")
     fit.set_defaults(run=_fit)
 
     evaluate = commands.add_parser("evaluate", parents=[common],

@@ -18,6 +18,8 @@ BLOCK = re.compile(r"(<!-- parameters: (?P<method>[\w-]+) -->\n)(?P<body>.*?)"
 
 
 def _value(value: Any) -> str:
+    if isinstance(value, float):
+        return f"`{value:.4g}`"
     return "—" if value is None else f"`{value}`" if not isinstance(value, str) else value
 
 

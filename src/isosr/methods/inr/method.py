@@ -3,7 +3,11 @@
 from __future__ import annotations
 
 from abc import abstractmethod
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
 
+import numpy as np
 import torch
 from torch import nn
 
@@ -11,6 +15,7 @@ from isosr.io import Grid, LRImage
 from isosr.methods.base import FitResult, SubjectMethod
 from isosr.methods.inr.checkpoint import fingerprint
 from isosr.methods.inr.coordinates import CoordinateFrame
+from isosr.methods.inr.model import NetworkGeometry
 from isosr.methods.inr.samples import IntensityScale, TrainingSet
 from isosr.methods.inr.training import Trainer, predict, select_device
 
@@ -23,29 +28,61 @@ class INRMethod(SubjectMethod):
     """
 
     @abstractmethod
-    def build_network(self, contrasts: int) -> nn.Module:
+    def build_network(self, contrasts: int, geometry: NetworkGeometry) -> nn.Module:
         """The network mapping (B, 3) coordinates to (B, ``contrasts``) intensities."""
 
     def fit_predict(self, lr: dict[str, LRImage], grid: Grid) -> FitResult:
         device = select_device(self.params.device)
+        predictions, history = self.fit_network(lr, grid, device, self.seed,
+                                                self.checkpoint_dir, self.name)
+        return FitResult(predictions, str(device), history)
+
+    def fit_network(self, lr: dict[str, LRImage], grid: Grid, device: torch.device, seed: int,
+                    checkpoint_dir: Path | None, label: str
+                    ) -> tuple[dict[str, np.ndarray], dict[str, Any]]:
+        """Train one network, seeded with ``seed``, on the LR images ``lr``; its prediction of
+        each of their contrasts on ``grid`` and its training history."""
+        fit = self.prepare(lr, grid, device, seed, checkpoint_dir, label)
+        fit.trainer.run()
+        history = {**fit.trainer.history(),
+                   "parameters": sum(p.numel() for p in fit.trainer.network.parameters())}
+        return fit.predict(grid), history
+
+    def prepare(self, lr: dict[str, LRImage], grid: Grid, device: torch.device, seed: int,
+                checkpoint_dir: Path | None = None, label: str = "INR") -> PreparedFit:
+        """The network, seeded with ``seed``, and its trainer on the LR images ``lr``."""
         contrasts = sorted(lr)
         frame = CoordinateFrame.for_fit([(lr[c].data.shape, lr[c].affine) for c in contrasts],
                                         grid)
         scales = {c: IntensityScale.of(lr[c].data, c) for c in contrasts}
-        samples = TrainingSet.from_images(lr, frame, scales, device)
+        slice_profile = self.params.forward_model == "slice-profile"
+        samples = TrainingSet.from_images(lr, frame, scales, device,
+                                          self.params.profile_samples if slice_profile else None)
+        geometry = NetworkGeometry(frame.half_extent, float(np.min(grid.spacing)))
         with torch.random.fork_rng(devices=[]):
-            torch.manual_seed(self.seed)
-            network = self.build_network(len(contrasts)).to(device)
-        mi_points = torch.from_numpy(frame.grid_coordinates(grid, inside_mask=True)).to(device)
-        trainer = Trainer(network, samples, mi_points, self.params, self.seed,
-                          self.checkpoint_dir,
-                          fingerprint({**self.describe(), "device": str(device)}, lr, grid),
-                          self.name)
-        trainer.run()
-        history = {**trainer.history(),
-                   "parameters": sum(p.numel() for p in network.parameters())}
-        outputs = predict(network, torch.from_numpy(frame.grid_coordinates(grid)).to(device))
+            torch.manual_seed(seed)
+            network = self.build_network(len(contrasts), geometry).to(device)
+        mi_points = None
+        if self.params.early_stopping and len(contrasts) > 1:
+            mi_points = torch.from_numpy(frame.grid_coordinates(grid, inside_mask=True)).to(device)
+        description = {**self.describe(), "seed": seed, "device": str(device)}
+        trainer = Trainer(network, samples, mi_points, self.params, seed, checkpoint_dir,
+                          fingerprint(description, lr, grid), label)
+        return PreparedFit(trainer, frame, scales)
+
+
+@dataclass(frozen=True)
+class PreparedFit:
+    """A network's trainer, with what turns the network's outputs into images on a grid."""
+
+    trainer: Trainer
+    frame: CoordinateFrame
+    scales: dict[str, IntensityScale]
+
+    def predict(self, grid: Grid) -> dict[str, np.ndarray]:
+        """Each contrast on ``grid`` (in its LR intensity space) from the network as it is."""
+        coordinates = torch.from_numpy(self.frame.grid_coordinates(grid))
+        outputs = predict(self.trainer.network, coordinates.to(self.trainer.device))
         outputs = outputs.cpu().numpy()
-        images = {c: scales[c].unscale(outputs[:, i]).reshape(grid.shape)
-                  for i, c in enumerate(contrasts)}
-        return FitResult(images, str(device), history)
+        return {c: self.scales[c].unscale(outputs[:, i]).reshape(grid.shape)
+                for i, c in enumerate(self.trainer.samples.contrasts)}

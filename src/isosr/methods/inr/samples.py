@@ -1,5 +1,8 @@
 """Training samples of an INR fit: every observed LR voxel, as tensors on the training device.
 
+With the slice-profile forward model the set also carries each contrast's point spread function
+(``forward_model.SliceProfile``); with the point model it carries none.
+
 Each contrast supervises only its own observed voxels: a sample is (normalised world coordinate,
 intensity of its contrast scaled to [0, 1], index of that contrast). The intensity scaling is
 per contrast (McGinnis et al.: each contrast independently to [0, 1]) and inverted on output, so
@@ -15,6 +18,7 @@ import torch
 
 from isosr.io import InputError, LRImage
 from isosr.methods.inr.coordinates import CoordinateFrame
+from isosr.methods.inr.forward_model import SliceProfile
 
 
 @dataclass(frozen=True)
@@ -48,10 +52,13 @@ class TrainingSet:
     targets: torch.Tensor  # (N,) float32 in [0, 1]
     contrast_index: torch.Tensor  # (N,) int64, position of the sample's contrast in `contrasts`
     contrasts: tuple[str, ...]
+    profile: SliceProfile | None = None
 
     @classmethod
     def from_images(cls, images: dict[str, LRImage], frame: CoordinateFrame,
-                    scales: dict[str, IntensityScale], device: torch.device) -> TrainingSet:
+                    scales: dict[str, IntensityScale], device: torch.device,
+                    profile_samples: int | None = None) -> TrainingSet:
+        """The set of ``images``; with ``profile_samples`` the slice-profile forward model."""
         contrasts = tuple(sorted(images))
         coordinates, targets, index = [], [], []
         for position, contrast in enumerate(contrasts):
@@ -59,9 +66,11 @@ class TrainingSet:
             coordinates.append(frame.image_coordinates(image.data.shape, image.affine))
             targets.append(scales[contrast].scale(image.data.reshape(-1)))
             index.append(np.full(image.data.size, position, dtype=np.int64))
+        profile = (None if profile_samples is None else SliceProfile.of(
+            [images[c] for c in contrasts], frame, profile_samples, device))
         return cls(torch.from_numpy(np.concatenate(coordinates)).to(device),
                    torch.from_numpy(np.concatenate(targets)).to(device),
-                   torch.from_numpy(np.concatenate(index)).to(device), contrasts)
+                   torch.from_numpy(np.concatenate(index)).to(device), contrasts, profile)
 
     def __len__(self) -> int:
         return int(self.targets.shape[0])

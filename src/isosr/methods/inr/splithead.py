@@ -5,11 +5,11 @@ from __future__ import annotations
 from torch import nn
 
 from isosr.methods.inr.method import INRMethod
-from isosr.methods.inr.model import split_head_inr
+from isosr.methods.inr.model import NetworkGeometry, split_head_inr
 
 
 class SplitHeadINR(INRMethod):
     """Shared trunk learns the common anatomy; one small head per contrast specialises."""
 
-    def build_network(self, contrasts: int) -> nn.Module:
-        return split_head_inr(self.params, contrasts)
+    def build_network(self, contrasts: int, geometry: NetworkGeometry) -> nn.Module:
+        return split_head_inr(self.params, contrasts, geometry)
