@@ -7,14 +7,16 @@ from __future__ import annotations
 import hashlib
 import logging
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
+from dataclasses import asdict
 from pathlib import Path
 from typing import Any
 
 import torch
 from torch import nn
 
-from isosr.methods.base import TrainingPair
+from isosr.io import InputError
+from isosr.methods.base import Method, TrainingPair, TrainResult
 from isosr.methods.inr.checkpoint import fingerprint, load_checkpoint, save_checkpoint
 from isosr.methods.inr.training import deterministic
 
@@ -101,3 +103,35 @@ class EpochTrainer:
         self.resumed_at = len(self.losses)
         logging.info("%s: resumed from %s after epoch %d", self.label, self.checkpoint_dir,
                      self.resumed_at)
+
+
+def save_model(path: Path, method: Method, contrasts: list[str],
+               states: dict[str, dict[str, torch.Tensor]], **extra: Any) -> None:
+    """A cohort method's model file: one network state per contrast, with the method's name and
+    hyper-parameters (a model is only ever used with the settings it was trained with)."""
+    torch.save({"method": method.name, "params": asdict(method.params), "contrasts": contrasts,
+                "states": states, **extra}, path)
+
+
+def load_model(path: Path, method: Method, contrasts: Iterable[str]) -> dict[str, Any]:
+    """The model file ``save_model`` wrote, checked against ``method``'s hyper-parameters and
+    the contrasts to predict; one line naming the file when it does not fit."""
+    saved = torch.load(path, map_location="cpu", weights_only=True)
+    if saved.get("params") != asdict(method.params):
+        raise InputError(f"{path}: trained with other hyper-parameters than "
+                         f"methods.{method.name} now sets")
+    missing = sorted(set(contrasts) - set(saved["contrasts"]))
+    if missing:
+        raise InputError(f"{path}: has no model for contrast(s) {missing}")
+    return saved
+
+
+def training_result(device: torch.device, epochs: int, parameters: int,
+                    history: dict[str, dict[str, Any]], **extra: Any) -> TrainResult:
+    """train.json's history of one network per contrast: the loss curves side by side, the
+    rest of each network's history per contrast."""
+    return TrainResult(str(device), {
+        "epochs": epochs, "parameters_per_contrast": parameters, **extra,
+        "loss": {c: h["loss"] for c, h in history.items()},
+        "per_contrast": {c: {k: v for k, v in h.items() if k != "loss"}
+                         for c, h in history.items()}})

@@ -18,7 +18,6 @@ crop coordinates would not).
 from __future__ import annotations
 
 import logging
-from dataclasses import asdict
 from pathlib import Path
 
 import numpy as np
@@ -26,7 +25,7 @@ import torch
 from torch import nn
 from torch.nn import functional
 
-from isosr.io import Grid, InputError, LRImage
+from isosr.io import Grid, LRImage
 from isosr.methods.arssr.params import ArSSRParams
 from isosr.methods.base import (
     CohortMethod,
@@ -35,7 +34,13 @@ from isosr.methods.base import (
     TrainingPair,
     TrainResult,
 )
-from isosr.methods.cohort_training import EpochTrainer, cohort_fingerprint
+from isosr.methods.cohort_training import (
+    EpochTrainer,
+    cohort_fingerprint,
+    load_model,
+    save_model,
+    training_result,
+)
 from isosr.methods.inr.training import select_device
 
 PREDICTION_CHUNK = 1 << 15
@@ -261,25 +266,14 @@ class ArSSR(CohortMethod):
                                    label=f"{self.name} {contrast}")
             history[contrast] = trainer.run(step)
             states[contrast] = {k: v.cpu() for k, v in network.state_dict().items()}
-        torch.save({"method": self.name, "params": asdict(params), "contrasts": contrasts,
-                    "states": states}, context.model_file)
+        save_model(context.model_file, self, contrasts, states)
         parameters = sum(p.numel() for p in self._network(0, torch.device("cpu")).parameters())
-        return TrainResult(str(device), {
-            "epochs": params.epochs, "parameters_per_contrast": parameters,
-            "loss": {c: h["loss"] for c, h in history.items()},
-            "per_contrast": {c: {k: v for k, v in h.items() if k != "loss"}
-                             for c, h in history.items()}})
+        return training_result(device, params.epochs, parameters, history)
 
     def predict(self, model_file: Path, lr: dict[str, LRImage], grid: Grid) -> FitResult:
         params: ArSSRParams = self.params
         device = select_device(params.device)
-        saved = torch.load(model_file, map_location="cpu", weights_only=True)
-        if saved.get("params") != asdict(params):
-            raise InputError(f"{model_file}: trained with other hyper-parameters than "
-                             f"methods.{self.name} now sets")
-        missing = sorted(set(lr) - set(saved["contrasts"]))
-        if missing:
-            raise InputError(f"{model_file}: has no model for contrast(s) {missing}")
+        saved = load_model(model_file, self, lr)
         images = {}
         for contrast, image in lr.items():
             network = self._network(0, device)

@@ -36,7 +36,7 @@ Adapted from 2D k-space-cropped slices to thick-slice stacks (see the README):
 from __future__ import annotations
 
 import logging
-from dataclasses import asdict, dataclass, replace
+from dataclasses import dataclass, replace
 from pathlib import Path
 
 import numpy as np
@@ -53,7 +53,13 @@ from isosr.methods.base import (
     TrainingPair,
     TrainResult,
 )
-from isosr.methods.cohort_training import EpochTrainer, cohort_fingerprint
+from isosr.methods.cohort_training import (
+    EpochTrainer,
+    cohort_fingerprint,
+    load_model,
+    save_model,
+    training_result,
+)
 from isosr.methods.dualarbnet.params import DualArbNetParams
 from isosr.methods.inr.training import select_device
 from isosr.simulate import Acquisition, simulate_lr, through_plane_axis
@@ -427,25 +433,15 @@ class DualArbNet(CohortMethod):
 
             history[target] = trainer.run(step)
             states[target] = {k: v.cpu() for k, v in network.state_dict().items()}
-        torch.save({"method": self.name, "params": asdict(params), "contrasts": contrasts,
-                    "references": references, "states": states}, context.model_file)
+        save_model(context.model_file, self, contrasts, states, references=references)
         parameters = sum(p.numel() for p in self._network(0, torch.device("cpu")).parameters())
-        return TrainResult(str(device), {
-            "epochs": params.epochs, "parameters_per_contrast": parameters,
-            "references": references, "loss": {c: h["loss"] for c, h in history.items()},
-            "per_contrast": {c: {k: v for k, v in h.items() if k != "loss"}
-                             for c, h in history.items()}})
+        return training_result(device, params.epochs, parameters, history,
+                               references=references)
 
     def predict(self, model_file: Path, lr: dict[str, LRImage], grid: Grid) -> FitResult:
         params: DualArbNetParams = self.params
         device = select_device(params.device)
-        saved = torch.load(model_file, map_location="cpu", weights_only=True)
-        if saved.get("params") != asdict(params):
-            raise InputError(f"{model_file}: trained with other hyper-parameters than "
-                             f"methods.{self.name} now sets")
-        missing = sorted(set(lr) - set(saved["contrasts"]))
-        if missing:
-            raise InputError(f"{model_file}: has no model for contrast(s) {missing}")
+        saved = load_model(model_file, self, lr)
         images = {}
         for target in lr:
             reference = saved["references"][target]

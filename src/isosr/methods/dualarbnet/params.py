@@ -14,13 +14,19 @@ explicit keys win.
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field, fields
+from dataclasses import dataclass, field
 from typing import Any
 
-from isosr.io import InputError
+from isosr.methods.profiles import (
+    DEVICES,
+    check_choice,
+    check_integers,
+    check_number,
+    fill_from_profile,
+    help_field,
+)
 
 KSPACE_MASKS = ("kept", "removed")
-DEVICES = ("auto", "cpu", "cuda")
 
 PROFILES: dict[str, dict[str, Any]] = {
     "paper": {
@@ -45,62 +51,40 @@ INTEGERS = {"encoder_blocks": 1, "encoder_layers": 1, "encoder_width": 1, "featu
             "hr_reference_epochs": 0}
 
 
-def _help(text: str) -> Any:
-    return field(default=None, metadata={"help": text})
-
-
 @dataclass
 class DualArbNetParams:
     """Dual-ArbNet's hyper-parameters (``None`` = take it from ``profile``)."""
 
     profile: str = field(default="paper", metadata={"help": "named set of the values below"})
-    encoder_blocks: int | None = _help("RDN residual dense blocks")
-    encoder_layers: int | None = _help("conv layers per residual dense block")
-    encoder_width: int | None = _help("RDN channels (growth rate and base width)")
-    feature_size: int | None = _help("feature vector per LR pixel (before 3x3 unfolding)")
-    fusion_layers: int | None = _help("fusion layers = modulated layers of the decoding function")
-    fusion_convs: int | None = _help("3x3 conv layers in each fusion layer's ResBlock")
-    decoder_width: int | None = _help("width of the decoding function (fusion: twice this)")
-    lr_patch: int | None = _help("training crop: target LR pixels per side")
-    patches_per_step: int | None = _help("crops per optimiser step")
-    steps_per_epoch: int | None = _help("steps per epoch (None: one crop per training slice)")
-    epochs: int | None = _help("training epochs per target contrast")
-    learning_rate: float | None = _help("Adam learning rate")
-    lr_halving_epochs: int | None = _help("the learning rate halves every this many epochs")
-    warmup_epochs: int | None = _help("curriculum warm-up: integer scales 2, 3, 4, HR reference")
-    hr_reference_epochs: int | None = _help("epochs with the HR reference (then HR or LR at "
-                                            "random)")
-    max_scale: float | None = _help("largest training scale (scales 1 to this, step 0.1)")
-    kspace_weight: float | None = _help("weight of the k-space loss beside L1")
-    kspace_mask: str | None = _help("k-space loss on the frequencies the LR scan kept (paper "
+    encoder_blocks: int | None = help_field("RDN residual dense blocks")
+    encoder_layers: int | None = help_field("conv layers per residual dense block")
+    encoder_width: int | None = help_field("RDN channels (growth rate and base width)")
+    feature_size: int | None = help_field("feature vector per LR pixel (before 3x3 unfolding)")
+    fusion_layers: int | None = help_field(
+        "fusion layers = modulated layers of the decoding function")
+    fusion_convs: int | None = help_field("3x3 conv layers in each fusion layer's ResBlock")
+    decoder_width: int | None = help_field("width of the decoding function (fusion: twice this)")
+    lr_patch: int | None = help_field("training crop: target LR pixels per side")
+    patches_per_step: int | None = help_field("crops per optimiser step")
+    steps_per_epoch: int | None = help_field("steps per epoch (None: one crop per training slice)")
+    epochs: int | None = help_field("training epochs per target contrast")
+    learning_rate: float | None = help_field("Adam learning rate")
+    lr_halving_epochs: int | None = help_field("the learning rate halves every this many epochs")
+    warmup_epochs: int | None = help_field(
+        "curriculum warm-up: integer scales 2, 3, 4, HR reference")
+    hr_reference_epochs: int | None = help_field(
+        "epochs with the HR reference (then HR or LR at random)")
+    max_scale: float | None = help_field("largest training scale (scales 1 to this, step 0.1)")
+    kspace_weight: float | None = help_field("weight of the k-space loss beside L1")
+    kspace_mask: str | None = help_field("k-space loss on the frequencies the LR scan kept (paper "
                                     "text) or removed (released code)")
     device: str = field(default="auto", metadata={"help": "auto (CUDA if present), cpu, cuda"})
 
     def __post_init__(self) -> None:
-        if self.profile not in PROFILES:
-            raise InputError(f"profile: unknown profile {self.profile!r}; "
-                             f"choose one of {sorted(PROFILES)}")
-        for name, value in PROFILES[self.profile].items():
-            if getattr(self, name) is None:
-                setattr(self, name, value)
-        self._check()
-
-    def _check(self) -> None:
-        if self.kspace_mask not in KSPACE_MASKS:
-            raise InputError(f"kspace_mask: {self.kspace_mask!r} is not one of "
-                             f"{list(KSPACE_MASKS)}")
-        if self.device not in DEVICES:
-            raise InputError(f"device: {self.device!r} is not one of {list(DEVICES)}")
-        for f in fields(self):
-            value = getattr(self, f.name)
-            if f.name in INTEGERS or (f.name == "steps_per_epoch" and value is not None):
-                low = INTEGERS.get(f.name, 1)
-                if not isinstance(value, int) or isinstance(value, bool) or value < low:
-                    raise InputError(f"{f.name}: expected an integer >= {low}, got {value!r}")
-        for name, minimum, strict in (("learning_rate", 0.0, True), ("kspace_weight", 0.0, False),
-                                      ("max_scale", 1.0, False)):
-            value = getattr(self, name)
-            number = isinstance(value, int | float) and not isinstance(value, bool)
-            if not number or value < minimum or (strict and value == minimum):
-                bound = ">" if strict else ">="
-                raise InputError(f"{name}: expected a number {bound} {minimum:g}, got {value!r}")
+        fill_from_profile(self, PROFILES)
+        check_choice("kspace_mask", self.kspace_mask, KSPACE_MASKS)
+        check_choice("device", self.device, DEVICES)
+        check_integers(self, {**INTEGERS, "steps_per_epoch": 1}, optional=("steps_per_epoch",))
+        check_number("learning_rate", self.learning_rate, 0.0, strict=True)
+        check_number("kspace_weight", self.kspace_weight, 0.0, strict=False)
+        check_number("max_scale", self.max_scale, 1.0, strict=False)
