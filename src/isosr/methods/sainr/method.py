@@ -91,12 +91,12 @@ def slices_last(maps: torch.Tensor, positions: torch.Tensor, axis: int
 
 
 class LocalAttention(nn.Module):
-    """LASA (Eq. 7): z_q <- softmax(z_q Θ ((Z + X Ω) Φ)^T) (Z + X Ω) Γ + z_q over the
-    ``window``^2 in-plane neighbours on each of the two LR slices around the query."""
+    """The attention term of LASA (Eq. 7), softmax(z_q Θ ((Z + X Ω) Φ)^T) (Z + X Ω) Γ, over
+    the ``window``^2 in-plane neighbours on each of the two LR slices around the query (LASA
+    adds it to z_q); X are the neighbours' offsets from the query in LR voxel units."""
 
     def __init__(self, features: int, window: int) -> None:
         super().__init__()
-        self.window = window
         self.theta = nn.Linear(features, features, bias=False)
         self.phi = nn.Linear(features, features, bias=False)
         self.gamma = nn.Linear(features, features, bias=False)
@@ -118,17 +118,20 @@ class LocalAttention(nn.Module):
 
     def forward(self, features: torch.Tensor, positions: torch.Tensor, z: torch.Tensor,
                 axis: int) -> torch.Tensor:
-        """The refined ``z`` (B, N, C) of queries at LR ``positions`` (B, N, 3), given the LR
-        feature maps (B, C, I, J, K) whose slices are along array ``axis``."""
+        """The attention term (B, N, C) of queries ``z`` at LR ``positions`` (B, N, 3), given
+        the LR feature maps (B, C, I, J, K) whose slices are along array ``axis``."""
         maps, positions = slices_last(features, positions, axis)
         flat, voxels = self.neighbours(maps.shape[2:], positions)
-        table = maps.flatten(2).transpose(1, 2)  # (B, voxels, C)
+        table = maps.flatten(2).transpose(1, 2)  # (B, LR voxels, C)
         batch = torch.arange(len(table), device=table.device)[:, None, None]
         offsets = voxels - positions[:, :, None, :]
-        keys = table[batch, flat] + self.omega(offsets)
-        similarity = torch.einsum("bnc,bnmc->bnm", self.theta(z), self.phi(keys))
-        attended = torch.einsum("bnm,bnmc->bnc", similarity.softmax(-1), self.gamma(keys))
-        return attended + z
+        # (Z + X Ω) Φ = Z Φ + X (Ω Φ): project each LR voxel once, not once per neighbourhood
+        keys = (self.phi(table)[batch, flat]
+                + functional.linear(offsets, self.phi.weight @ self.omega.weight))
+        values = (self.gamma(table)[batch, flat]
+                  + functional.linear(offsets, self.gamma.weight @ self.omega.weight))
+        similarity = torch.einsum("bnc,bnmc->bnm", self.theta(z), keys)
+        return torch.einsum("bnm,bnmc->bnc", similarity.softmax(-1), values)
 
 
 class SAINRNetwork(nn.Module):
@@ -160,10 +163,9 @@ class SAINRNetwork(nn.Module):
         logits = self.gate(z)[..., 0] + noise[0] - noise[1]  # Eq. 9
         soft = torch.sigmoid(logits)
         gate = (soft >= 0.5).to(soft.dtype) + soft - soft.detach()
-        z = z + gate[..., None] * (self.attention(features, positions, z, axis) - z)
+        z = z + gate[..., None] * self.attention(features, positions, z, axis)
         return self.decode(lr, z, positions), logits, gate
 
-    @torch.inference_mode()
     def predict(self, lr: torch.Tensor, features: torch.Tensor, positions: torch.Tensor,
                 axis: int) -> tuple[torch.Tensor, int]:
         """Intensities (N,) at ``positions`` (N, 3) and how many points were gated; attention
@@ -171,7 +173,7 @@ class SAINRNetwork(nn.Module):
         z = interpolate(features, positions[None])
         gated = self.gate(z)[0, :, 0] >= 0
         if gated.any():
-            z[0, gated] = self.attention(features, positions[None, gated], z[:, gated], axis)[0]
+            z[0, gated] += self.attention(features, positions[None, gated], z[:, gated], axis)[0]
         return self.decode(lr, z, positions[None])[0], int(gated.sum())
 
 
@@ -194,6 +196,16 @@ def slice_axis(images: list[LRImage], contrast: str) -> int:
         raise InputError(f"{contrast}: the training subjects' LR stacks have their slices "
                          f"along different array axes {sorted(axes)}")
     return axes.pop()
+
+
+def mask_loss(logits: torch.Tensor, gate: torch.Tensor, gradient: torch.Tensor, budget: float,
+              weight: float) -> dict[str, torch.Tensor]:
+    """Eq. 13: ``weight`` x CE(G, gate), G = the top ``budget`` of each crop's HR gradient
+    magnitudes (gradient > 0), plus (budget - gated fraction)^2."""
+    threshold = torch.quantile(gradient, 1.0 - budget, dim=1, keepdim=True)
+    target = ((gradient >= threshold) & (gradient > 0)).to(logits.dtype)
+    return {"mask_ce": weight * functional.binary_cross_entropy_with_logits(logits, target),
+            "mask_budget": (budget - gate.mean()) ** 2}
 
 
 class SAINR(CohortMethod):
@@ -283,12 +295,3 @@ class SAINR(CohortMethod):
             torch.manual_seed(self.seed + index)
             return SAINRNetwork(self.params).to(device)
 
-
-def mask_loss(logits: torch.Tensor, gate: torch.Tensor, gradient: torch.Tensor, budget: float,
-              weight: float) -> dict[str, torch.Tensor]:
-    """Eq. 13: ``weight`` x CE(G, gate), G = the top ``budget`` of each crop's HR gradient
-    magnitudes (gradient > 0), plus (budget - gated fraction)^2."""
-    threshold = torch.quantile(gradient, 1.0 - budget, dim=1, keepdim=True)
-    target = ((gradient >= threshold) & (gradient > 0)).to(logits.dtype)
-    return {"mask_ce": weight * functional.binary_cross_entropy_with_logits(logits, target),
-            "mask_budget": (budget - gate.mean()) ** 2}

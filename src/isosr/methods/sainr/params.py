@@ -28,8 +28,8 @@ PROFILES: dict[str, dict[str, Any]] = {
     },
     "cpu": {
         "encoder_blocks": 2, "features": 32, "window": 7, "decoder_width": 64,
-        "gate_budget": 0.2, "mask_ce_halving_epochs": 5, "lr_patch": 24, "lr_slices": 8,
-        "points_per_patch": 1024, "patches_per_step": 4, "steps_per_epoch": 25, "epochs": 20,
+        "gate_budget": 0.2, "mask_ce_halving_epochs": 5, "lr_patch": 16, "lr_slices": 6,
+        "points_per_patch": 512, "patches_per_step": 4, "steps_per_epoch": 25, "epochs": 20,
         "learning_rate": 2e-3, "lr_halving_epochs": 10,
     },
 }
