@@ -19,9 +19,10 @@ from isosr.data.embedded import template_maps
 from isosr.fit import run_fit, run_train
 from isosr.io import Grid, LRImage, load_nifti, save_nifti, voxel_to_world
 from isosr.methods import create_method
-from isosr.methods.arssr.method import ArSSRNetwork, positions_in_lr
+from isosr.methods.arssr.method import ArSSRNetwork
 from isosr.methods.arssr.params import ArSSRParams
 from isosr.methods.base import TrainingContext, TrainingPair
+from isosr.methods.cohort_sampling import positions_in_lr
 from isosr.metrics import psnr
 from isosr.simulate import Acquisition, simulate_lr
 
@@ -52,9 +53,11 @@ def cohort(size: int = 24) -> list[tuple[str, np.ndarray, Grid]]:
     return subjects
 
 
-def pair(subject: str, hr: np.ndarray, grid: Grid) -> TrainingPair:
-    data, affine = simulate_lr(hr, grid.affine, ACQUISITION)
-    return TrainingPair(subject, {"T1w": hr}, grid, {"T1w": LRImage(data, affine, "axial", 4.0)})
+def pair(subject: str, hr: np.ndarray, grid: Grid, acquisition: Acquisition = ACQUISITION
+         ) -> TrainingPair:
+    data, affine = simulate_lr(hr, grid.affine, acquisition)
+    return TrainingPair(subject, {"T1w": hr}, grid, {
+        "T1w": LRImage(data, affine, acquisition.view, acquisition.thickness)})
 
 
 def test_hr_voxel_centres_map_to_the_lr_index_of_the_same_world_point():
@@ -121,23 +124,27 @@ def train_arguments(folder: Path, subjects: dict) -> dict:
             "threads": 1, "checkpoint_dir": folder / "checkpoint"}
 
 
-def test_killed_training_resumes_and_ends_as_an_uninterrupted_one(tmp_path):
-    subjects, test = write_cohort(tmp_path / "data")
-    killed, reference = tmp_path / "killed", tmp_path / "reference"
-    arguments = {k: (str(v) if isinstance(v, Path) else v)
-                 for k, v in train_arguments(killed, subjects).items()}
-    script = ("import json, sys; from isosr.fit import run_train; "
-              "run_train(**json.loads(sys.argv[1]))")
-    process = subprocess.Popen([sys.executable, "-c", script, json.dumps(arguments, default=str)],
-                               env={**os.environ})
-    state = killed / "checkpoint" / "T1w" / "state.pt"
+def kill_training_after_its_first_checkpoint(arguments: dict) -> None:
+    """Run ``run_train(**arguments)`` in a subprocess; SIGKILL it once the T1w checkpoint
+    exists; check that it was killed before writing train.json."""
+    folder = Path(arguments["checkpoint_dir"])
+    process = subprocess.Popen([sys.executable, "-c", "import json, sys; from isosr.fit import "
+                                "run_train; run_train(**json.loads(sys.argv[1]))",
+                                json.dumps(arguments, default=str)], env={**os.environ})
+    state = folder / "T1w" / "state.pt"
     deadline = time.monotonic() + 300
     while not state.exists() and process.poll() is None and time.monotonic() < deadline:
         time.sleep(0.01)
     process.send_signal(signal.SIGKILL)
     process.wait()
     assert process.returncode == -signal.SIGKILL, "training ended before it could be killed"
-    assert not (killed / "train.json").exists()
+    assert not Path(arguments["train_json"]).exists()
+
+
+def test_killed_training_resumes_and_ends_as_an_uninterrupted_one(tmp_path):
+    subjects, test = write_cohort(tmp_path / "data")
+    killed, reference = tmp_path / "killed", tmp_path / "reference"
+    kill_training_after_its_first_checkpoint(train_arguments(killed, subjects))
 
     resumed = run_train(**train_arguments(killed, subjects))
     uninterrupted = run_train(**train_arguments(reference, subjects))

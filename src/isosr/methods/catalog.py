@@ -13,6 +13,7 @@ from isosr.methods.eclare.params import ECLAREParams
 from isosr.methods.inr.params import INRParams, SingleParams, SplitHeadParams
 from isosr.methods.lrtv.params import LRTVParams
 from isosr.methods.registry import MethodSpec
+from isosr.methods.sainr.params import SAINRParams
 
 SPECS: tuple[MethodSpec, ...] = (
     MethodSpec("nearest", kind="subject", gpu=False, env="envs/inr.yaml", params=NoParams,
@@ -46,6 +47,11 @@ SPECS: tuple[MethodSpec, ...] = (
                implementation="isosr.methods.arssr.method:ArSSR",
                summary="ArSSR (Wu et al. 2023): CNN encoder + implicit MLP decoder, one model "
                        "per contrast, trained on the training subjects."),
+    MethodSpec("sa-inr", kind="cohort", gpu=True, env="envs/inr.yaml", params=SAINRParams,
+               implementation="isosr.methods.sainr.method:SAINR",
+               summary="SA-INR (Wang et al.): EDSR-3D encoder, gated local spatial attention "
+                       "over the neighbouring slices, implicit decoder over trilinear "
+                       "interpolation; one model per contrast, trained on the training subjects."),
     MethodSpec("dual-arbnet", kind="cohort", gpu=True, env="envs/inr.yaml",
                params=DualArbNetParams,
                implementation="isosr.methods.dualarbnet.method:DualArbNet",

@@ -1,13 +1,14 @@
 """The training loop every cohort method shares: epochs of optimiser steps, each epoch
 checkpointed (weights, optimiser, scheduler, sampling generator, loss curve) and resumed after
-a kill, with progress (epoch, loss, ETA) in the log. A method supplies only its step."""
+a kill, with progress (epoch, loss, ETA) in the log. A method supplies only its step: the loss,
+or named loss terms (minimised: their sum; each term's curve is recorded too)."""
 
 from __future__ import annotations
 
 import hashlib
 import logging
 import time
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import asdict
 from pathlib import Path
 from typing import Any
@@ -34,7 +35,8 @@ def cohort_fingerprint(description: dict[str, Any], pairs: list[TrainingPair]) -
 
 
 class EpochTrainer:
-    """Runs ``epochs`` epochs of ``steps`` calls to ``step(generator) -> loss``.
+    """Runs ``epochs`` epochs of ``steps`` calls to ``step(generator) -> loss`` (or
+    ``-> {term: loss}``, minimising the sum).
 
     The learning rate halves every ``halving_epochs`` epochs (ArSSR, Dual-ArbNet). Every epoch
     ends with a checkpoint in ``checkpoint_dir`` (when set) holding everything the next epoch
@@ -51,24 +53,38 @@ class EpochTrainer:
         self.epochs, self.steps, self.device = epochs, steps, device
         self.checkpoint_dir, self.fingerprint, self.label = checkpoint_dir, fingerprint, label
         self.losses: list[float] = []
+        self.terms: dict[str, list[float]] = {}
         self.epoch_seconds: list[float] = []
         self.resumed_at = 0
 
-    def run(self, step: Callable[[torch.Generator], torch.Tensor]) -> dict[str, Any]:
+    @property
+    def epoch(self) -> int:
+        """Epochs completed (the current one's index while it runs)."""
+        return len(self.losses)
+
+    def run(self, step: Callable[[torch.Generator], torch.Tensor | Mapping[str, torch.Tensor]]
+            ) -> dict[str, Any]:
         """Train to the last epoch (resuming if possible); the history for train.json."""
         self._resume()
         with deterministic(self.device):
             while len(self.losses) < self.epochs:
                 start = time.perf_counter()
                 total = torch.zeros((), device=self.device)
+                sums: dict[str, torch.Tensor] = {}
                 for _ in range(self.steps):
-                    loss = step(self.generator)
+                    result = step(self.generator)
+                    terms = result if isinstance(result, Mapping) else {}
+                    loss = sum(terms.values()) if terms else result
                     self.optimizer.zero_grad(set_to_none=True)
                     loss.backward()
                     self.optimizer.step()
                     total += loss.detach()
+                    for name, term in terms.items():
+                        sums[name] = sums.get(name, 0.0) + term.detach()
                 self.scheduler.step()
                 self.losses.append(float(total) / self.steps)
+                for name, term_sum in sums.items():
+                    self.terms.setdefault(name, []).append(float(term_sum) / self.steps)
                 self.epoch_seconds.append(time.perf_counter() - start)
                 self._save()
                 done = len(self.losses)
@@ -76,16 +92,17 @@ class EpochTrainer:
                 eta = (self.epochs - done) * sum(recent) / len(recent)
                 logging.info("%s epoch %d/%d: loss %.5g, %.1f s, ETA %.0f s", self.label, done,
                              self.epochs, self.losses[-1], self.epoch_seconds[-1], eta)
-        return {"epochs": len(self.losses), "steps_per_epoch": self.steps,
-                "resumed_after_epoch": self.resumed_at, "loss": self.losses,
-                "epoch_seconds": self.epoch_seconds}
+        history = {"epochs": len(self.losses), "steps_per_epoch": self.steps,
+                   "resumed_after_epoch": self.resumed_at, "loss": self.losses,
+                   "epoch_seconds": self.epoch_seconds}
+        return {**history, "loss_terms": self.terms} if self.terms else history
 
     def _state(self) -> dict[str, Any]:
         return {"fingerprint": self.fingerprint, "network": self.network.state_dict(),
                 "optimizer": self.optimizer.state_dict(),
                 "scheduler": self.scheduler.state_dict(),
                 "generator": self.generator.get_state(), "losses": self.losses,
-                "epoch_seconds": self.epoch_seconds}
+                "terms": self.terms, "epoch_seconds": self.epoch_seconds}
 
     def _save(self) -> None:
         if self.checkpoint_dir is not None:
@@ -100,6 +117,7 @@ class EpochTrainer:
         self.scheduler.load_state_dict(state["scheduler"])
         self.generator.set_state(state["generator"])
         self.losses, self.epoch_seconds = state["losses"], state["epoch_seconds"]
+        self.terms = state["terms"]
         self.resumed_at = len(self.losses)
         logging.info("%s: resumed from %s after epoch %d", self.label, self.checkpoint_dir,
                      self.resumed_at)

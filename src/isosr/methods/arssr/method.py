@@ -34,6 +34,12 @@ from isosr.methods.base import (
     TrainingPair,
     TrainResult,
 )
+from isosr.methods.cohort_sampling import (
+    CropSampler,
+    interpolate,
+    nearest_offsets,
+    positions_in_lr,
+)
 from isosr.methods.cohort_training import (
     EpochTrainer,
     cohort_fingerprint,
@@ -172,68 +178,8 @@ class ArSSRNetwork(nn.Module):
 
     def decode(self, features: torch.Tensor, positions: torch.Tensor) -> torch.Tensor:
         """Intensities (B, N) at ``positions`` (B, N, 3) from the feature maps (B, C, I, J, K)."""
-        size = torch.tensor(features.shape[2:], dtype=positions.dtype, device=positions.device)
-        normalised = 2.0 * positions / (size - 1).clamp(min=1) - 1.0
-        grid = normalised.flip(-1)[:, :, None, None, :]  # grid_sample wants (k, j, i)
-        sampled = functional.grid_sample(features, grid, mode="bilinear",
-                                         padding_mode="border", align_corners=True)
-        sampled = sampled[:, :, :, 0, 0].transpose(1, 2)
-        offset = 2.0 * (positions - positions.round())
-        return self.decoder(torch.cat([sampled, offset], dim=-1))
-
-
-def positions_in_lr(grid: Grid, lr_affine: np.ndarray, voxels: np.ndarray | None = None
-                    ) -> np.ndarray:
-    """The HR voxel centres (all, or the (N, 3) ``voxels``) as continuous LR voxel indices."""
-    if voxels is None:
-        voxels = np.indices(grid.shape).reshape(3, -1).T
-    to_lr = np.linalg.inv(lr_affine) @ grid.affine
-    return (voxels @ to_lr[:3, :3].T + to_lr[:3, 3]).astype(np.float32)
-
-
-class CropSampler:
-    """Random training crops of one contrast: ``lr_patch``^3 LR voxels centred on a random
-    brain voxel, and ``points`` HR voxels (with their intensities) drawn inside the crop."""
-
-    def __init__(self, pairs: list[TrainingPair], contrast: str, patch: int, points: int,
-                 device: torch.device) -> None:
-        self.patch, self.points, self.device = patch, points, device
-        self.subjects = []
-        for pair in pairs:
-            image = pair.lr[contrast]
-            positions = positions_in_lr(pair.grid, image.affine)
-            brain = (np.flatnonzero(pair.grid.mask) if pair.grid.mask is not None
-                     else np.arange(len(positions)))
-            self.subjects.append({
-                "lr": torch.from_numpy(np.ascontiguousarray(image.data, np.float32)).to(device),
-                "positions": torch.from_numpy(positions).to(device),
-                "targets": torch.from_numpy(pair.hr[contrast].reshape(-1).astype(np.float32)
-                                            ).to(device),
-                "brain": torch.from_numpy(brain).to(device),
-            })
-
-    def crop(self, generator: torch.Generator) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
-        """One crop: LR (1, p, p, p), HR positions in crop indices (points, 3), targets."""
-        pick = int(torch.randint(len(self.subjects), (1,), generator=generator,
-                                 device=self.device))
-        subject = self.subjects[pick]
-        lr, positions = subject["lr"], subject["positions"]
-        shape = torch.tensor(lr.shape, device=self.device)
-        size = torch.minimum(shape, torch.tensor(self.patch, device=self.device))
-        brain = subject["brain"]
-        centre = positions[brain[torch.randint(len(brain), (1,), generator=generator,
-                                               device=self.device)]][0].round().long()
-        origin = torch.minimum(torch.clamp(centre - size // 2, min=0), shape - size)
-        inside = ((positions >= origin) & (positions <= origin + size - 1)).all(dim=1)
-        candidates = torch.nonzero(inside)[:, 0]
-        chosen = candidates[torch.randint(len(candidates), (self.points,), generator=generator,
-                                          device=self.device)]
-        o = origin.tolist()
-        s = size.tolist()
-        block = lr[o[0]:o[0] + s[0], o[1]:o[1] + s[1], o[2]:o[2] + s[2]]
-        block = functional.pad(block, (0, self.patch - s[2], 0, self.patch - s[1],
-                                       0, self.patch - s[0]))
-        return block[None], positions[chosen] - origin, subject["targets"][chosen]
+        return self.decoder(torch.cat([interpolate(features, positions),
+                                       nearest_offsets(positions)], dim=-1))
 
 
 class ArSSR(CohortMethod):
