@@ -100,6 +100,9 @@ def test_subject_through_slurm_runs_every_job_in_sbatch_and_equals_the_local_run
         "--configfile", str(tiny_config), "--profile", str(REPO / "profiles" / "slurm"),
         # CI speed: poll sacct 1 s after submitting (the plugin's default waits 40 s), and cap
         # each (group) job's CPU request at the single node's cores
+        # the test cluster has no GPUs (no GRES): the GPU rules run on its CPUs, as on a CPU-only
+        # cluster; the training with the local run's threads, so the results are identical
+        "--set-resources", "train:gpu=0", "fit_FLAIR_T1w:gpu=0", "--set-threads", "train=2",
         "--slurm-init-seconds-before-status-checks", "1", "--cores", str(os.cpu_count()),
         *targets]
     start = time.perf_counter()
