@@ -3,16 +3,12 @@
 from __future__ import annotations
 
 import json
-import os
-import signal
-import subprocess
-import sys
-import time
 from pathlib import Path
 
 import numpy as np
 import pytest
 import torch
+from test_arssr import kill_training_after_its_first_checkpoint
 from test_inr import one_torch_thread  # noqa: F401 (autouse fixture)
 
 from isosr.data.embedded import TISSUES, template_maps, tissue_signal
@@ -239,20 +235,7 @@ def train_arguments(folder: Path, subjects: dict) -> dict:
 def test_killed_training_resumes_and_ends_as_an_uninterrupted_one(tmp_path):
     subjects, test = write_cohort(tmp_path / "data")
     killed, reference = tmp_path / "killed", tmp_path / "reference"
-    arguments = {k: (str(v) if isinstance(v, Path) else v)
-                 for k, v in train_arguments(killed, subjects).items()}
-    script = ("import json, sys; from isosr.fit import run_train; "
-              "run_train(**json.loads(sys.argv[1]))")
-    process = subprocess.Popen([sys.executable, "-c", script, json.dumps(arguments, default=str)],
-                               env={**os.environ})
-    state = killed / "checkpoint" / "T1w" / "state.pt"  # after T1w's first epoch
-    deadline = time.monotonic() + 300
-    while not state.exists() and process.poll() is None and time.monotonic() < deadline:
-        time.sleep(0.01)
-    process.send_signal(signal.SIGKILL)
-    process.wait()
-    assert process.returncode == -signal.SIGKILL, "training ended before it could be killed"
-    assert not (killed / "train.json").exists()
+    kill_training_after_its_first_checkpoint(train_arguments(killed, subjects))
 
     resumed = run_train(**train_arguments(killed, subjects))
     uninterrupted = run_train(**train_arguments(reference, subjects))

@@ -18,7 +18,13 @@ from torch import nn
 
 from isosr.io import InputError
 from isosr.methods.base import Method, TrainingPair, TrainResult
-from isosr.methods.inr.checkpoint import fingerprint, load_checkpoint, save_checkpoint
+from isosr.methods.inr.checkpoint import (
+    fingerprint,
+    load_checkpoint,
+    optimisation_state,
+    restore_optimisation_state,
+    save_checkpoint,
+)
 from isosr.methods.inr.training import deterministic
 
 
@@ -98,11 +104,10 @@ class EpochTrainer:
         return {**history, "loss_terms": self.terms} if self.terms else history
 
     def _state(self) -> dict[str, Any]:
-        return {"fingerprint": self.fingerprint, "network": self.network.state_dict(),
-                "optimizer": self.optimizer.state_dict(),
-                "scheduler": self.scheduler.state_dict(),
-                "generator": self.generator.get_state(), "losses": self.losses,
-                "terms": self.terms, "epoch_seconds": self.epoch_seconds}
+        return {"fingerprint": self.fingerprint,
+                **optimisation_state(self.network, self.optimizer, self.scheduler,
+                                     self.generator),
+                "losses": self.losses, "terms": self.terms, "epoch_seconds": self.epoch_seconds}
 
     def _save(self) -> None:
         if self.checkpoint_dir is not None:
@@ -112,10 +117,8 @@ class EpochTrainer:
         state = load_checkpoint(self.checkpoint_dir, self.fingerprint)
         if state is None:
             return
-        self.network.load_state_dict(state["network"])
-        self.optimizer.load_state_dict(state["optimizer"])
-        self.scheduler.load_state_dict(state["scheduler"])
-        self.generator.set_state(state["generator"])
+        restore_optimisation_state(state, self.network, self.optimizer, self.scheduler,
+                                   self.generator)
         self.losses, self.epoch_seconds = state["losses"], state["epoch_seconds"]
         self.terms = state["terms"]
         self.resumed_at = len(self.losses)

@@ -54,3 +54,20 @@ def load_checkpoint(directory: Path | None, expected_fingerprint: str) -> dict[s
                         "starting afresh", directory / STATE_FILE)
         return None
     return state
+
+
+def optimisation_state(network: torch.nn.Module, optimizer: torch.optim.Optimizer,
+                       scheduler: Any, generator: torch.Generator) -> dict[str, Any]:
+    """What a training loop's next epoch depends on besides its own history."""
+    return {"network": network.state_dict(), "optimizer": optimizer.state_dict(),
+            "scheduler": scheduler.state_dict(), "generator": generator.get_state()}
+
+
+def restore_optimisation_state(state: dict[str, Any], network: torch.nn.Module,
+                               optimizer: torch.optim.Optimizer, scheduler: Any,
+                               generator: torch.Generator) -> None:
+    """Put ``optimisation_state``'s parts back in place."""
+    network.load_state_dict(state["network"])
+    optimizer.load_state_dict(state["optimizer"])
+    scheduler.load_state_dict(state["scheduler"])
+    generator.set_state(state["generator"])

@@ -29,7 +29,12 @@ from tqdm import tqdm
 from tqdm.contrib.logging import logging_redirect_tqdm
 
 from isosr.io import InputError
-from isosr.methods.inr.checkpoint import load_checkpoint, save_checkpoint
+from isosr.methods.inr.checkpoint import (
+    load_checkpoint,
+    optimisation_state,
+    restore_optimisation_state,
+    save_checkpoint,
+)
 from isosr.methods.inr.encoding import HashGridEncoding
 from isosr.methods.inr.mi_stopping import MIPlateau, predicted_mutual_information
 from isosr.methods.inr.params import INRParams
@@ -211,11 +216,10 @@ class Trainer:
         return self.network(points).reshape(len(batch), profile.samples, -1).mean(dim=1)
 
     def _state(self) -> dict[str, Any]:
-        return {"fingerprint": self.fingerprint, "network": self.network.state_dict(),
-                "optimizer": self.optimizer.state_dict(),
-                "scheduler": self.scheduler.state_dict(),
-                "generator": self.generator.get_state(), "stopped": self.stopped,
-                "records": [vars(r) for r in self.records]}
+        return {"fingerprint": self.fingerprint,
+                **optimisation_state(self.network, self.optimizer, self.scheduler,
+                                     self.generator),
+                "stopped": self.stopped, "records": [vars(r) for r in self.records]}
 
     def _save(self) -> None:
         if self.checkpoint is not None:
@@ -225,10 +229,8 @@ class Trainer:
         state = load_checkpoint(self.checkpoint, self.fingerprint)
         if state is None:
             return
-        self.network.load_state_dict(state["network"])
-        self.optimizer.load_state_dict(state["optimizer"])
-        self.scheduler.load_state_dict(state["scheduler"])
-        self.generator.set_state(state["generator"])
+        restore_optimisation_state(state, self.network, self.optimizer, self.scheduler,
+                                   self.generator)
         self.records = [EpochRecord(**r) for r in state["records"]]
         self.stopped = state["stopped"]
         self.resumed_at = len(self.records)
