@@ -30,7 +30,7 @@ def test_default_config_validates_and_gets_schema_defaults(config):
     assert checked["datasets"]["icbm152"]["bias_correction"] is True
     assert checked["datasets"]["icbm152"]["normalisation_percentiles"] == [0.5, 99.5]
     plan = Plan(checked)
-    assert plan.subjects("icbm152") == ["01", "02", "03"]
+    assert plan.subjects("icbm152") == ["01", "02"]
 
 
 @pytest.mark.parametrize("edit, message", [
@@ -86,7 +86,7 @@ def test_split_lists_and_fraction_give_disjoint_train_and_test_subjects(config):
 
 @pytest.mark.parametrize("split, message", [
     ({"train": ["01"], "test": ["01", "02"]}, r"split: \['01'\] are both training and test"),
-    ({"train": ["01", "02", "03"]}, r"split: needs at least one training and one test subject"),
+    ({"train": ["01", "02"]}, r"split: needs at least one training and one test subject"),
     ({"test": ["07"]}, r"split.test: \['07'\] are not subjects of dataset 'icbm152'"),
     (None, r"datasets.icbm152.split: cohort method\(s\) \['arssr'\] need training subjects"),
 ])
