@@ -9,7 +9,7 @@ from isosr.io import InputError
 DEFAULT_EXECUTABLE = "resources/tools/eclare/bin/run-eclare"
 PROFILES = {
     "paper": {"n_patches": 1_000_000, "batch_size": 128},  # run-eclare's defaults
-    "cpu": {"n_patches": 256, "batch_size": 32},  # a smoke-test budget (~1 patch/s on 2 cores)
+    "cpu": {"n_patches": 256, "batch_size": 32},  # smoke test: ~5 min/contrast on 1 core, untrained
 }
 
 
