@@ -33,6 +33,12 @@ def test_default_config_validates_and_gets_schema_defaults(config):
     assert plan.subjects("icbm152") == ["01", "02"]
 
 
+@pytest.mark.parametrize("path", sorted((REPO / "configs").glob("*.yaml")), ids=lambda p: p.name)
+def test_every_shipped_config_validates(path):
+    plan = Plan(validated(yaml.safe_load(path.read_text())))
+    assert plan.subjects("icbm152") and plan.test_subjects("icbm152")
+
+
 @pytest.mark.parametrize("edit, message", [
     (lambda c: c["datasets"]["icbm152"].update(skulstrip="none"), "skulstrip"),
     (lambda c: c["scenarios"]["T1w-ax4-T2w-cor4"]["contrasts"]["T1w"].update(view="axail"),
