@@ -64,29 +64,6 @@ def test_interpolation_fit_record_has_no_training_history(tmp_path):
     assert not (tmp_path / "sr" / "checkpoint").exists()
 
 
-def test_interpolation_fit_and_its_evaluation_never_import_pytorch(tmp_path):
-    """Importing PyTorch costs seconds per workflow job: NumPy methods and metrics without
-    LPIPS weights must not pay it (one fresh process runs both)."""
-    case = write_case(tmp_path)
-    out = outputs(tmp_path)
-    lr = {k: str(v) for k, v in case["lr_paths"].items()}
-    images = {c: str(p) for c, p in out["output_paths"].items()}
-    ids = {"dataset": "d", "scenario": "s", "method": "cubic", "subject": "01"}
-    script = ("import sys; from isosr.fit import run_fit; from isosr.evaluate import "
-              "evaluate_subject; from isosr.lpips_weights import LpipsWeights; "
-              f"run_fit(method='cubic', params=None, lr_paths={lr!r}, "
-              f"acquisitions={ACQUISITIONS!r}, mask_path={str(case['mask_path'])!r}, "
-              f"output_paths={images!r}, fit_json={str(out['fit_json'])!r}, threads=1); "
-              f"frame = evaluate_subject(truth_paths={images!r}, prediction_paths={images!r}, "
-              f"mask_path={str(case['mask_path'])!r}, ids={ids!r}, "
-              "lpips_weights=LpipsWeights(None, None)); "
-              "print(sorted(set(frame.metric)), 'torch' in sys.modules)")
-    result = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True,
-                            check=True)
-    assert result.stdout.split("]")[-1].strip() == "False"
-    assert "'PSNR'" in result.stdout and json.loads(out["fit_json"].read_text())["threads"] == 1
-
-
 def test_killed_fit_resumes_from_its_last_epoch_and_ends_as_an_uninterrupted_one(tmp_path):
     params = {**TINY_NETWORK, "epochs": 60, "batch_size": 512, "early_stopping": False}
     case = write_case(tmp_path)

@@ -17,7 +17,7 @@ import numpy as np
 import pandas as pd
 
 from isosr.io import InputError, check_same_grid, load_nifti
-from isosr.lpips_weights import LpipsWeights, find_weights
+from isosr.lpips import Lpips, LpipsWeights, find_weights, lpips_volume
 from isosr.metrics import dice, mi_errors, psnr, ssim
 from isosr.results import METRIC_COLUMNS
 from isosr.segment import read_sidecar, regions
@@ -74,8 +74,7 @@ def evaluate_subject(*, truth_paths: dict[str, str | Path], prediction_paths: di
     ``ids`` holds dataset, scenario, method, subject and (optionally, default 0) the repeat
     index, repeated on every row.
     ``segmentations`` is (ground truth, prediction) ``*_dseg.nii.gz`` paths, if any.
-    ``lpips_weights`` defaults to ``isosr.lpips_weights.find_weights()``. PyTorch is imported
-    only when LPIPS can be computed (it costs seconds per evaluation job).
+    ``lpips_weights`` defaults to ``isosr.lpips.find_weights()``.
     """
     mask, mask_affine = load_nifti(mask_path)
     mask = mask > 0
@@ -93,10 +92,7 @@ def evaluate_subject(*, truth_paths: dict[str, str | Path], prediction_paths: di
             check_same_grid(path, data.shape, affine, mask_path, mask.shape, mask_affine)
             images[contrast] = data
     weights = find_weights() if lpips_weights is None else lpips_weights
-    network = None
-    if not weights.missing_reason:
-        from isosr.lpips import Lpips, lpips_volume
-        network = Lpips().load_weights(weights)
+    network = None if weights.missing_reason else Lpips().load_weights(weights)
     rows = []
     for contrast in sorted(predictions):
         prediction, truth = predictions[contrast], truths[contrast]

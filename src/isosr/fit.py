@@ -10,10 +10,10 @@ import sys
 import time
 from collections.abc import Callable, Mapping
 from pathlib import Path
-from types import ModuleType
 from typing import Any
 
 import numpy as np
+import torch
 
 from isosr.io import (
     Grid,
@@ -36,16 +36,9 @@ def peak_host_memory_mb() -> float:
     return peak / 2**20 if sys.platform == "darwin" else peak / 2**10
 
 
-def loaded_pytorch() -> ModuleType | None:
-    """PyTorch if this process has imported it (the method's module does when it uses it),
-    else None: a job of a NumPy method (interpolation, LRTV) does not pay seconds to import it."""
-    return sys.modules.get("torch")
-
-
 def peak_gpu_memory_mb(device: str) -> float | None:
     """Peak memory held by PyTorch's CUDA allocator since the fit started; None off the GPU."""
-    torch = loaded_pytorch()
-    if torch is None or not device.startswith("cuda"):
+    if not device.startswith("cuda"):
         return None
     return torch.cuda.max_memory_reserved() / 2**20
 
@@ -74,27 +67,23 @@ def load_lr(lr_paths: Mapping[str, str | Path], acquisitions: Mapping[str, Mappi
 
 
 def _measured(job: Callable[[], Any], threads: int | None) -> tuple[Any, float]:
-    """Run ``job`` with PyTorch's CPU threads capped (when the method uses PyTorch); its
-    result and wall seconds."""
-    torch = loaded_pytorch()
-    if torch is not None and threads is not None:
+    """Run ``job`` with PyTorch's CPU threads capped; its result and wall seconds."""
+    if threads is not None:
         torch.set_num_threads(threads)
-    if torch is not None and torch.cuda.is_available():
+    if torch.cuda.is_available():
         torch.cuda.reset_peak_memory_stats()
     start = time.perf_counter()
     result = job()
     return result, time.perf_counter() - start
 
 
-def _cost(device: str, wall: float, threads: int | None) -> dict[str, Any]:
+def _cost(device: str, wall: float) -> dict[str, Any]:
     """Wall time, device and peak memory (of the device that did the work, and of the host)."""
     host, gpu = peak_host_memory_mb(), peak_gpu_memory_mb(device)
-    torch = loaded_pytorch()
     return {"wall_seconds": wall, "device": device,
             "peak_memory_mb": host if gpu is None else gpu,
             "peak_host_memory_mb": host, "peak_gpu_memory_mb": gpu,
-            "threads": threads if torch is None else torch.get_num_threads(),
-            "host": platform.node()}
+            "threads": torch.get_num_threads(), "host": platform.node()}
 
 
 def run_fit(*, method: str, params: dict[str, Any] | None, lr_paths: Mapping[str, str | Path],
@@ -120,8 +109,7 @@ def run_fit(*, method: str, params: dict[str, Any] | None, lr_paths: Mapping[str
         result, wall = _measured(lambda: model.fit_predict(lr, grid), threads)
     for contrast, path in output_paths.items():
         save_nifti(path, np.asarray(result.images[contrast], dtype=np.float32), grid.affine)
-    record = {**model.describe(), **_cost(result.device, wall, threads),
-              "contrasts": sorted(lr_paths),
+    record = {**model.describe(), **_cost(result.device, wall), "contrasts": sorted(lr_paths),
               "model_file": None if model_file is None else str(model_file),
               "epochs": None, **result.history}
     save_json(fit_json, record)
@@ -149,7 +137,7 @@ def run_train(*, method: str, params: dict[str, Any] | None,
     context = TrainingContext(Path(model_file), checkpoints)
     Path(model_file).parent.mkdir(parents=True, exist_ok=True)
     result, wall = _measured(lambda: model.train(pairs, context), threads)
-    record = {**model.describe(), **_cost(result.device, wall, threads),
+    record = {**model.describe(), **_cost(result.device, wall),
               "training_subjects": sorted(subjects), "contrasts": sorted(acquisitions),
               "epochs": None, **result.history}
     save_json(train_json, record)
