@@ -41,7 +41,6 @@ from isosr.io import (
     save_nifti,
     save_text,
 )
-from isosr.methods import method_spec
 from isosr.outputs import check_out_dir, check_out_file, result_folder
 from isosr.simulate import MODELS, Acquisition, simulate_lr
 from isosr.vocabulary import VIEW_WORLD_AXIS
@@ -92,9 +91,6 @@ def _fit(args: argparse.Namespace) -> None:
     grid = None if args.mask else _grid_over_scans(images, lr_paths, args.resolution)
     acquisitions = {c: {"view": _view_of(image), "thickness": float(max(_spacing(image)))}
                     for c, image in images.items()}
-    # import the implementation (PyTorch: seconds) before the staging folder exists, so a
-    # Ctrl-C during the import leaves nothing behind and one inside the fit stops a fit
-    method_spec(args.method).load()
     with result_folder(out_dir) as staging:
         if grid is None:
             mask_path = args.mask

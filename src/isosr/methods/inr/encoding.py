@@ -18,7 +18,7 @@ Networks receive normalised coordinates x = (world - centre) / half_extent in [-
 from __future__ import annotations
 
 import math
-from itertools import accumulate, product
+from itertools import accumulate
 
 import torch
 from torch import nn
@@ -108,13 +108,6 @@ class HashGridEncoding(nn.Module):
         multipliers = [[1, n, n * n] for n in vertices[:self.dense_levels]]
         multipliers += [list(HASH_PRIMES)] * (levels - self.dense_levels)
         self.register_buffer("multipliers", torch.tensor(multipliers, dtype=torch.int64).T)
-        # a dense level's corner rows are its lower vertex's row plus one constant per corner
-        # (i, j, k in {0, 1}: i + n j + n^2 k), here with the level's table offset folded in
-        corners = torch.tensor(list(product((0, 1), repeat=3)))  # (8, 3) in weight order
-        dense = self.multipliers[:, :self.dense_levels].T  # (dense, 3)
-        self.register_buffer("dense_corner_offsets", (corners[:, None, :] * dense[None]).sum(-1)
-                             + self.offsets[None, :self.dense_levels],  # (8, dense)
-                             persistent=False)
 
     @property
     def size(self) -> int:
@@ -122,17 +115,14 @@ class HashGridEncoding(nn.Module):
 
     def corner_rows(self, base: torch.Tensor) -> torch.Tensor:
         """Table rows (8, L, B) of the corners of the cells with lower vertices (3, L, B)."""
+        pairs = torch.stack([base, base + 1]) * self.multipliers[None, :, :, None]  # 2, 3, L, B
+        rows = torch.empty((2, 2, 2, *base.shape[1:]), dtype=torch.int64, device=base.device)
         dense = self.dense_levels
-        rows = torch.empty((8, *base.shape[1:]), dtype=torch.int64, device=base.device)
-        lower = (base[:, :dense] * self.multipliers[:, :dense, None]).sum(dim=0)  # (dense, B)
-        torch.add(lower[None], self.dense_corner_offsets[:, :, None], out=rows[:, :dense])
-        if dense < self.levels:
-            hashed = base[:, dense:]
-            pairs = torch.stack([hashed, hashed + 1]) * self.multipliers[None, :, dense:, None]
-            corner_hashes = corner_combinations(*pairs.unbind(1), torch.bitwise_xor).flatten(0, 2)
-            corner_hashes.bitwise_and_(self.hash_mask)
-            torch.add(corner_hashes, self.offsets[None, dense:, None], out=rows[:, dense:])
-        return rows
+        corner_combinations(*pairs[:, :, :dense].unbind(1), torch.add, out=rows[:, :, :, :dense])
+        hashed = rows[:, :, :, dense:]
+        corner_combinations(*pairs[:, :, dense:].unbind(1), torch.bitwise_xor, out=hashed)
+        hashed.bitwise_and_(self.hash_mask)
+        return rows.add_(self.offsets[:, None]).flatten(0, 2)
 
     def forward(self, coordinates: torch.Tensor) -> torch.Tensor:
         with torch.no_grad():
