@@ -11,6 +11,7 @@ import resource
 import signal
 import subprocess
 import sys
+import threading
 import time
 from collections.abc import Callable
 from pathlib import Path
@@ -443,19 +444,32 @@ def test_snakemake_names_a_too_thin_slice_before_any_job(tmp_path, config):
 
 def test_an_interrupted_fit_leaves_no_result_and_no_staging_folder(scans):
     before = digest(scans)
-    env = {**os.environ, "PYTHONPATH": str(REPO / "src"), "PYTHONDONTWRITEBYTECODE": "1"}
+    # PYTHONFAULTHANDLER: a child that hangs prints every thread's stack on SIGABRT (below)
+    env = {**os.environ, "PYTHONPATH": str(REPO / "src"), "PYTHONDONTWRITEBYTECODE": "1",
+           "PYTHONFAULTHANDLER": "1"}
     child = subprocess.Popen(
         [sys.executable, "-m", "isosr.cli", "fit", "--method", "inr-single", "--param",
          "profile=fast", "--param", "epochs=100000", "--param", "early_stopping=false", "--lr",
          f"T1w={scans / 'lr.nii.gz'}", "--mask", str(scans / "mask.nii.gz"), "--out-dir",
          str(scans / "new")], env=env, stderr=subprocess.PIPE, text=True)
+    stderr: list[str] = []
+    reader = threading.Thread(target=lambda: stderr.extend(iter(child.stderr.readline, "")))
+    reader.start()
     deadline = time.monotonic() + 120
-    while not list(scans.glob(".new.partial-*")) and time.monotonic() < deadline:
-        time.sleep(0.1)
-    assert list(scans.glob(".new.partial-*")), "the fit never started"
+    while not any("coord/s" in line for line in stderr) and time.monotonic() < deadline:
+        time.sleep(0.1)  # the progress bar appears when training starts
+    assert list(scans.glob(".new.partial-*")), "the fit never started: " + "".join(stderr)
     time.sleep(1.0)  # inside the training loop
     child.send_signal(signal.SIGINT)
-    _, err = child.communicate(timeout=60)
+    try:
+        child.wait(timeout=60)
+    except subprocess.TimeoutExpired:
+        child.send_signal(signal.SIGABRT)
+        child.wait()
+        reader.join()
+        pytest.fail("no exit within 60 s of Ctrl-C; the child's stacks:\n" + "".join(stderr))
+    reader.join()
+    err = "".join(stderr)
     assert child.returncode == 130 and err.strip().endswith("isosr: interrupted"), err
     assert "Traceback" not in err
     # only the checkpoints (beside the out-dir, to resume the fit) may have appeared

@@ -41,6 +41,7 @@ from isosr.io import (
     save_nifti,
     save_text,
 )
+from isosr.methods import method_spec
 from isosr.outputs import check_out_dir, check_out_file, result_folder
 from isosr.simulate import MODELS, Acquisition, simulate_lr
 from isosr.vocabulary import VIEW_WORLD_AXIS
@@ -87,6 +88,9 @@ def _fit(args: argparse.Namespace) -> None:
     if args.mask:
         inputs["--mask"] = Path(args.mask)
     check_out_dir(out_dir, inputs, args.overwrite)
+    # the implementation (and PyTorch) is imported before any output exists, so a Ctrl-C in
+    # that import leaves nothing to clean up
+    method_spec(args.method).load()
     images = {c: LRImage(*load_nifti(p)) for c, p in lr_paths.items()}
     grid = None if args.mask else _grid_over_scans(images, lr_paths, args.resolution)
     acquisitions = {c: {"view": _view_of(image), "thickness": float(max(_spacing(image)))}

@@ -11,13 +11,14 @@ The result is a long table (``METRIC_COLUMNS``, one row per value):
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from pathlib import Path
 
 import numpy as np
 import pandas as pd
 
 from isosr.io import InputError, check_same_grid, load_nifti
-from isosr.lpips import Lpips, LpipsWeights, find_weights, lpips_volume
+from isosr.lpips_weights import LpipsWeights, find_weights
 from isosr.metrics import dice, mi_errors, psnr, ssim
 from isosr.results import METRIC_COLUMNS
 from isosr.segment import read_sidecar, regions
@@ -65,6 +66,16 @@ def segmentation_metrics(truth_path: str | Path, prediction_path: str | Path
     return rows
 
 
+def _lpips_network(weights: LpipsWeights) -> Callable[[np.ndarray, np.ndarray, np.ndarray],
+                                                      float]:
+    """LPIPS of a (prediction, truth, mask) volume; PyTorch is imported only here, so an
+    evaluation without LPIPS weights never pays its import."""
+    from isosr.lpips import Lpips, lpips_volume
+
+    network = Lpips().load_weights(weights)
+    return lambda prediction, truth, mask: lpips_volume(network, prediction, truth, mask)
+
+
 def evaluate_subject(*, truth_paths: dict[str, str | Path], prediction_paths: dict[str, str | Path],
                      mask_path: str | Path, ids: dict[str, str],
                      segmentations: tuple[str | Path, str | Path] | None = None,
@@ -92,14 +103,14 @@ def evaluate_subject(*, truth_paths: dict[str, str | Path], prediction_paths: di
             check_same_grid(path, data.shape, affine, mask_path, mask.shape, mask_affine)
             images[contrast] = data
     weights = find_weights() if lpips_weights is None else lpips_weights
-    network = None if weights.missing_reason else Lpips().load_weights(weights)
+    network = None if weights.missing_reason else _lpips_network(weights)
     rows = []
     for contrast in sorted(predictions):
         prediction, truth = predictions[contrast], truths[contrast]
         rows.append((contrast, "PSNR", psnr(prediction, truth, mask)))
         rows.append((contrast, "SSIM", ssim(prediction, truth, mask)))
         rows.append((contrast, "LPIPS", float("nan") if network is None
-                     else lpips_volume(network, prediction, truth, mask)))
+                     else network(prediction, truth, mask)))
     rows += [(contrast, "eps_MI", value)
              for contrast, value in mi_errors(predictions, truths, mask).items()]
     if segmentations is not None:

@@ -10,10 +10,10 @@ import sys
 import time
 from collections.abc import Callable, Mapping
 from pathlib import Path
+from types import ModuleType
 from typing import Any
 
 import numpy as np
-import torch
 
 from isosr.io import (
     Grid,
@@ -36,9 +36,16 @@ def peak_host_memory_mb() -> float:
     return peak / 2**20 if sys.platform == "darwin" else peak / 2**10
 
 
+def loaded_torch() -> ModuleType | None:
+    """PyTorch when this process has imported it (a PyTorch method's implementation does, when
+    the method is created), else None: a NumPy method's job never pays PyTorch's import."""
+    return sys.modules.get("torch")
+
+
 def peak_gpu_memory_mb(device: str) -> float | None:
     """Peak memory held by PyTorch's CUDA allocator since the fit started; None off the GPU."""
-    if not device.startswith("cuda"):
+    torch = loaded_torch()
+    if torch is None or not device.startswith("cuda"):
         return None
     return torch.cuda.max_memory_reserved() / 2**20
 
@@ -68,9 +75,10 @@ def load_lr(lr_paths: Mapping[str, str | Path], acquisitions: Mapping[str, Mappi
 
 def _measured(job: Callable[[], Any], threads: int | None) -> tuple[Any, float]:
     """Run ``job`` with PyTorch's CPU threads capped; its result and wall seconds."""
-    if threads is not None:
+    torch = loaded_torch()
+    if torch is not None and threads is not None:
         torch.set_num_threads(threads)
-    if torch.cuda.is_available():
+    if torch is not None and torch.cuda.is_available():
         torch.cuda.reset_peak_memory_stats()
     start = time.perf_counter()
     result = job()
@@ -78,12 +86,15 @@ def _measured(job: Callable[[], Any], threads: int | None) -> tuple[Any, float]:
 
 
 def _cost(device: str, wall: float) -> dict[str, Any]:
-    """Wall time, device and peak memory (of the device that did the work, and of the host)."""
+    """Wall time, device, peak memory (of the device that did the work, and of the host) and
+    PyTorch's CPU threads (None for a method that does not use PyTorch)."""
     host, gpu = peak_host_memory_mb(), peak_gpu_memory_mb(device)
+    torch = loaded_torch()
     return {"wall_seconds": wall, "device": device,
             "peak_memory_mb": host if gpu is None else gpu,
             "peak_host_memory_mb": host, "peak_gpu_memory_mb": gpu,
-            "threads": torch.get_num_threads(), "host": platform.node()}
+            "threads": None if torch is None else torch.get_num_threads(),
+            "host": platform.node()}
 
 
 def run_fit(*, method: str, params: dict[str, Any] | None, lr_paths: Mapping[str, str | Path],
