@@ -1,7 +1,9 @@
 """The training loop every cohort method shares: epochs of optimiser steps, each epoch
 checkpointed (weights, optimiser, scheduler, sampling generator, loss curve) and resumed after
 a kill, with progress (epoch, loss, ETA) in the log. A method supplies only its step: the loss,
-or named loss terms (minimised: their sum; each term's curve is recorded too)."""
+or named loss terms (minimised: their sum; each term's curve is recorded too). Methods with one
+network per contrast describe each contrast's training (``ContrastJob``) and
+``train_each_contrast`` runs them."""
 
 from __future__ import annotations
 
@@ -9,7 +11,7 @@ import hashlib
 import logging
 import time
 from collections.abc import Callable, Iterable, Mapping
-from dataclasses import asdict
+from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
 
@@ -17,7 +19,7 @@ import torch
 from torch import nn
 
 from isosr.io import InputError
-from isosr.methods.base import Method, TrainingPair, TrainResult
+from isosr.methods.base import Method, TrainingContext, TrainingPair, TrainResult
 from isosr.methods.inr.checkpoint import (
     fingerprint,
     load_checkpoint,
@@ -26,6 +28,8 @@ from isosr.methods.inr.checkpoint import (
     save_checkpoint,
 )
 from isosr.methods.inr.training import deterministic
+
+Loss = torch.Tensor | Mapping[str, torch.Tensor]  # a step's loss, or its named terms
 
 
 def cohort_fingerprint(description: dict[str, Any], pairs: list[TrainingPair]) -> str:
@@ -68,8 +72,7 @@ class EpochTrainer:
         """Epochs completed (the current one's index while it runs)."""
         return len(self.losses)
 
-    def run(self, step: Callable[[torch.Generator], torch.Tensor | Mapping[str, torch.Tensor]]
-            ) -> dict[str, Any]:
+    def run(self, step: Callable[[torch.Generator], Loss]) -> dict[str, Any]:
         """Train to the last epoch (resuming if possible); the history for train.json."""
         self._resume()
         with deterministic(self.device):
@@ -126,6 +129,51 @@ class EpochTrainer:
                      self.resumed_at)
 
 
+@dataclass(frozen=True)
+class ContrastJob:
+    """One contrast's training: its network, optimiser steps per epoch, the loss of one step
+    (given the sampling generator and the trainer, for terms that change with the epoch) and
+    the label of its progress lines."""
+
+    network: nn.Module
+    steps: int
+    loss: Callable[[torch.Generator, EpochTrainer], Loss]
+    label: str
+
+
+@dataclass(frozen=True)
+class PerContrastTraining:
+    """The networks' final weights (on the CPU) and training histories by contrast, and the
+    parameters of one network."""
+
+    states: dict[str, dict[str, torch.Tensor]]
+    history: dict[str, dict[str, Any]]
+    parameters: int
+
+
+def train_each_contrast(method: Method, contrasts: list[str],
+                        job_of: Callable[[int, str], ContrastJob], *, context: TrainingContext,
+                        device: torch.device, fingerprint: str, learning_rate: float,
+                        halving_epochs: int, epochs: int) -> PerContrastTraining:
+    """Train one network per contrast, the i-th with seed ``method.seed + i`` and its
+    checkpoints in ``context.checkpoint_dir / contrast``."""
+    states, history, parameters = {}, {}, 0
+    for index, contrast in enumerate(contrasts):
+        job = job_of(index, contrast)
+        checkpoints = (None if context.checkpoint_dir is None
+                       else context.checkpoint_dir / contrast)
+        trainer = EpochTrainer(job.network, learning_rate=learning_rate,
+                               halving_epochs=halving_epochs, epochs=epochs, steps=job.steps,
+                               seed=method.seed + index, device=device,
+                               checkpoint_dir=checkpoints, fingerprint=fingerprint,
+                               label=job.label)
+        history[contrast] = trainer.run(lambda generator, job=job, trainer=trainer:
+                                        job.loss(generator, trainer))
+        states[contrast] = {k: v.cpu() for k, v in job.network.state_dict().items()}
+        parameters = sum(p.numel() for p in job.network.parameters())
+    return PerContrastTraining(states, history, parameters)
+
+
 def save_model(path: Path, method: Method, contrasts: list[str],
                states: dict[str, dict[str, torch.Tensor]], **extra: Any) -> None:
     """A cohort method's model file: one network state per contrast, with the method's name and
@@ -147,12 +195,13 @@ def load_model(path: Path, method: Method, contrasts: Iterable[str]) -> dict[str
     return saved
 
 
-def training_result(device: torch.device, epochs: int, parameters: int,
-                    history: dict[str, dict[str, Any]], **extra: Any) -> TrainResult:
+def training_result(device: torch.device, epochs: int, trained: PerContrastTraining,
+                    **extra: Any) -> TrainResult:
     """train.json's history of one network per contrast: the loss curves side by side, the
     rest of each network's history per contrast."""
+    history = trained.history
     return TrainResult(str(device), {
-        "epochs": epochs, "parameters_per_contrast": parameters, **extra,
+        "epochs": epochs, "parameters_per_contrast": trained.parameters, **extra,
         "loss": {c: h["loss"] for c, h in history.items()},
         "per_contrast": {c: {k: v for k, v in h.items() if k != "loss"}
                          for c, h in history.items()}})

@@ -41,10 +41,12 @@ from isosr.methods.cohort_sampling import (
     positions_in_lr,
 )
 from isosr.methods.cohort_training import (
+    ContrastJob,
     EpochTrainer,
     cohort_fingerprint,
     load_model,
     save_model,
+    train_each_contrast,
     training_result,
 )
 from isosr.methods.inr.training import select_device
@@ -191,30 +193,25 @@ class ArSSR(CohortMethod):
         contrasts = sorted(pairs[0].lr)
         fingerprint = cohort_fingerprint({**self.describe(), "device": str(device)}, pairs)
         steps = params.steps_per_epoch or -(-len(pairs) // params.patches_per_step)
-        states, history = {}, {}
-        for index, contrast in enumerate(contrasts):
+
+        def job(index: int, contrast: str) -> ContrastJob:
             sampler = CropSampler(pairs, contrast, params.lr_patch, params.points_per_patch,
                                   device)
             network = self._network(index, device)
 
-            def step(generator: torch.Generator, network: nn.Module = network,
-                     sampler: CropSampler = sampler) -> torch.Tensor:
+            def loss(generator: torch.Generator, trainer: EpochTrainer) -> torch.Tensor:
                 crops = [sampler.crop(generator) for _ in range(params.patches_per_step)]
                 lr, positions, targets = (torch.stack(part) for part in zip(*crops, strict=True))
                 return functional.l1_loss(network(lr, positions), targets)
 
-            checkpoints = (None if context.checkpoint_dir is None
-                           else context.checkpoint_dir / contrast)
-            trainer = EpochTrainer(network, learning_rate=params.learning_rate,
-                                   halving_epochs=params.lr_halving_epochs, epochs=params.epochs,
-                                   steps=steps, seed=self.seed + index, device=device,
-                                   checkpoint_dir=checkpoints, fingerprint=fingerprint,
-                                   label=f"{self.name} {contrast}")
-            history[contrast] = trainer.run(step)
-            states[contrast] = {k: v.cpu() for k, v in network.state_dict().items()}
-        save_model(context.model_file, self, contrasts, states)
-        parameters = sum(p.numel() for p in self._network(0, torch.device("cpu")).parameters())
-        return training_result(device, params.epochs, parameters, history)
+            return ContrastJob(network, steps, loss, f"{self.name} {contrast}")
+
+        trained = train_each_contrast(
+            self, contrasts, job, context=context, device=device, fingerprint=fingerprint,
+            learning_rate=params.learning_rate, halving_epochs=params.lr_halving_epochs,
+            epochs=params.epochs)
+        save_model(context.model_file, self, contrasts, trained.states)
+        return training_result(device, params.epochs, trained)
 
     def predict(self, model_file: Path, lr: dict[str, LRImage], grid: Grid) -> FitResult:
         params: ArSSRParams = self.params

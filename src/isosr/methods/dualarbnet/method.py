@@ -54,10 +54,12 @@ from isosr.methods.base import (
     TrainResult,
 )
 from isosr.methods.cohort_training import (
+    ContrastJob,
     EpochTrainer,
     cohort_fingerprint,
     load_model,
     save_model,
+    train_each_contrast,
     training_result,
 )
 from isosr.methods.dualarbnet.params import DualArbNetParams
@@ -410,32 +412,26 @@ class DualArbNet(CohortMethod):
                              f"scenario has only {contrasts}")
         references = references_of(contrasts)
         fingerprint = cohort_fingerprint({**self.describe(), "device": str(device)}, pairs)
-        states, history = {}, {}
-        for index, target in enumerate(contrasts):
+
+        def job(index: int, target: str) -> ContrastJob:
             sampler = CropSampler(pairs, target, references[target], params, device)
             steps = params.steps_per_epoch or -(-sampler.planes // params.patches_per_step)
             network = self._network(index, device)
-            checkpoints = (None if context.checkpoint_dir is None
-                           else context.checkpoint_dir / target)
-            trainer = EpochTrainer(network, learning_rate=params.learning_rate,
-                                   halving_epochs=params.lr_halving_epochs, epochs=params.epochs,
-                                   steps=steps, seed=self.seed + index, device=device,
-                                   checkpoint_dir=checkpoints, fingerprint=fingerprint,
-                                   label=f"{self.name} {target} (reference {references[target]})")
 
-            def step(generator: torch.Generator, network: nn.Module = network,
-                     sampler: CropSampler = sampler, trainer: EpochTrainer = trainer
-                     ) -> torch.Tensor:
-                epoch = len(trainer.losses)
-                losses = [crop_loss(network, *sampler.crop(generator, epoch), params)
+            def loss(generator: torch.Generator, trainer: EpochTrainer) -> torch.Tensor:
+                losses = [crop_loss(network, *sampler.crop(generator, trainer.epoch), params)
                           for _ in range(params.patches_per_step)]
                 return torch.stack(losses).mean()
 
-            history[target] = trainer.run(step)
-            states[target] = {k: v.cpu() for k, v in network.state_dict().items()}
-        save_model(context.model_file, self, contrasts, states, references=references)
-        parameters = sum(p.numel() for p in self._network(0, torch.device("cpu")).parameters())
-        return training_result(device, params.epochs, parameters, history,
+            return ContrastJob(network, steps, loss,
+                               f"{self.name} {target} (reference {references[target]})")
+
+        trained = train_each_contrast(
+            self, contrasts, job, context=context, device=device, fingerprint=fingerprint,
+            learning_rate=params.learning_rate, halving_epochs=params.lr_halving_epochs,
+            epochs=params.epochs)
+        save_model(context.model_file, self, contrasts, trained.states, references=references)
+        return training_result(device, params.epochs, trained,
                                references=references)
 
     def predict(self, model_file: Path, lr: dict[str, LRImage], grid: Grid) -> FitResult:

@@ -48,10 +48,12 @@ from isosr.methods.cohort_sampling import (
     positions_in_lr,
 )
 from isosr.methods.cohort_training import (
+    ContrastJob,
     EpochTrainer,
     cohort_fingerprint,
     load_model,
     save_model,
+    train_each_contrast,
     training_result,
 )
 from isosr.methods.inr.training import select_device
@@ -222,26 +224,19 @@ class SAINR(CohortMethod):
         contrasts = sorted(pairs[0].lr)
         fingerprint = cohort_fingerprint({**self.describe(), "device": str(device)}, pairs)
         steps = params.steps_per_epoch or -(-len(pairs) // params.patches_per_step)
-        states, axes, history = {}, {}, {}
-        for index, contrast in enumerate(contrasts):
-            axis = slice_axis([pair.lr[contrast] for pair in pairs], contrast)
+        axes = {}
+
+        def job(index: int, contrast: str) -> ContrastJob:
+            axis = axes[contrast] = slice_axis([pair.lr[contrast] for pair in pairs], contrast)
             patch = [params.lr_patch] * 3
             patch[axis] = params.lr_slices
             sampler = CropSampler(pairs, contrast, tuple(patch), params.points_per_patch, device,
-                                  hr_values=lambda p, c=contrast: np.stack(
-                                      [p.hr[c], gradient_magnitude(p, c)], axis=-1))
+                                  hr_values=lambda p: np.stack(
+                                      [p.hr[contrast], gradient_magnitude(p, contrast)], axis=-1))
             network = self._network(index, device)
-            checkpoints = (None if context.checkpoint_dir is None
-                           else context.checkpoint_dir / contrast)
-            trainer = EpochTrainer(network, learning_rate=params.learning_rate,
-                                   halving_epochs=params.lr_halving_epochs or params.epochs,
-                                   epochs=params.epochs, steps=steps, seed=self.seed + index,
-                                   device=device, checkpoint_dir=checkpoints,
-                                   fingerprint=fingerprint, label=f"{self.name} {contrast}")
 
-            def step(generator: torch.Generator, network: nn.Module = network,
-                     sampler: CropSampler = sampler, trainer: EpochTrainer = trainer,
-                     axis: int = axis) -> dict[str, torch.Tensor]:
+            def loss(generator: torch.Generator, trainer: EpochTrainer
+                     ) -> dict[str, torch.Tensor]:
                 crops = [sampler.crop(generator) for _ in range(params.patches_per_step)]
                 lr, positions, values = (torch.stack(part) for part in zip(*crops, strict=True))
                 predicted, logits, gate = network(lr, positions, axis, generator)
@@ -249,12 +244,14 @@ class SAINR(CohortMethod):
                         **mask_loss(logits, gate, values[..., 1], params.gate_budget,
                                     0.5 ** (trainer.epoch // params.mask_ce_halving_epochs))}
 
-            history[contrast] = trainer.run(step)
-            states[contrast] = {k: v.cpu() for k, v in network.state_dict().items()}
-            axes[contrast] = axis
-        save_model(context.model_file, self, contrasts, states, slice_axes=axes)
-        parameters = sum(p.numel() for p in self._network(0, torch.device("cpu")).parameters())
-        return training_result(device, params.epochs, parameters, history)
+            return ContrastJob(network, steps, loss, f"{self.name} {contrast}")
+
+        trained = train_each_contrast(
+            self, contrasts, job, context=context, device=device, fingerprint=fingerprint,
+            learning_rate=params.learning_rate,
+            halving_epochs=params.lr_halving_epochs or params.epochs, epochs=params.epochs)
+        save_model(context.model_file, self, contrasts, trained.states, slice_axes=axes)
+        return training_result(device, params.epochs, trained)
 
     def predict(self, model_file: Path, lr: dict[str, LRImage], grid: Grid) -> FitResult:
         params: SAINRParams = self.params
