@@ -1,8 +1,14 @@
 """The `isosr` command line: simulate -> fit -> evaluate on a small image, and clear errors."""
 
+import json
+import os
+import subprocess
+import sys
+
 import numpy as np
 import pandas as pd
 import pytest
+from conftest import REPO
 
 from isosr.cli import main
 from isosr.io import Grid, LRImage, isotropic_grid, load_nifti, save_nifti, voxel_to_world
@@ -60,3 +66,27 @@ def test_isotropic_grid_covers_every_field_of_view():
     first, last = voxel_to_world(grid.affine, np.array([[0, 0, 0], np.array(grid.shape) - 1.0]))
     np.testing.assert_allclose(first, [0.0, -1.5, -1.5])
     np.testing.assert_allclose(last, [14.0, 9.5, 11.5])  # union: x [-0.5, 14.5], y [-2, 10]
+
+
+def test_a_numpy_method_fit_and_its_evaluation_never_import_pytorch(hr_files):
+    """Half of the workflow's jobs (interpolation fits, evaluations without LPIPS weights) need
+    no PyTorch; its import is seconds of each such job."""
+    d = hr_files
+    main(["simulate", "--hr", str(d / "t1.nii.gz"), "--view", "axial", "--thickness", "6",
+          "--out", str(d / "lr.nii.gz")])
+    script = f"""
+import sys
+from isosr.cli import main
+assert main(["fit", "--method", "cubic", "--lr", "T1w={d / 'lr.nii.gz'}", "--mask",
+             "{d / 'mask.nii.gz'}", "--out-dir", "{d / 'sr'}"]) == 0
+assert main(["evaluate", "--truth", "T1w={d / 't1.nii.gz'}", "--prediction",
+             "T1w={d / 'sr' / 'T1w.nii.gz'}", "--mask", "{d / 'mask.nii.gz'}", "--out",
+             "{d / 'm.tsv'}"]) == 0
+print(sorted(m for m in sys.modules if m.split(".")[0] == "torch")[:3])
+"""
+    env = {**os.environ, "PYTHONPATH": str(REPO / "src"), "TORCH_HOME": str(d / "no-weights")}
+    done = subprocess.run([sys.executable, "-c", script], env=env, capture_output=True,
+                          text=True, timeout=120)
+    assert done.returncode == 0, done.stderr
+    assert done.stdout.splitlines()[-1] == "[]"  # no torch module loaded
+    assert json.loads((d / "sr" / "fit.json").read_text())["threads"] is None
