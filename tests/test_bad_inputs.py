@@ -447,11 +447,18 @@ def test_an_interrupted_fit_leaves_no_result_and_no_staging_folder(scans):
     # PYTHONFAULTHANDLER: a child that hangs prints every thread's stack on SIGABRT (below)
     env = {**os.environ, "PYTHONPATH": str(REPO / "src"), "PYTHONDONTWRITEBYTECODE": "1",
            "PYTHONFAULTHANDLER": "1"}
-    child = subprocess.Popen(
-        [sys.executable, "-m", "isosr.cli", "fit", "--method", "inr-single", "--param",
-         "profile=fast", "--param", "epochs=100000", "--param", "early_stopping=false", "--lr",
-         f"T1w={scans / 'lr.nii.gz'}", "--mask", str(scans / "mask.nii.gz"), "--out-dir",
-         str(scans / "new")], env=env, stderr=subprocess.PIPE, text=True)
+    # a Python handler in this process is SIG_DFL in the child after exec, so its Python turns
+    # Ctrl-C into KeyboardInterrupt even where this process ignores SIGINT (as every command
+    # started in the background by a non-interactive shell does: then the Ctrl-C was lost)
+    ignored = signal.signal(signal.SIGINT, signal.default_int_handler)
+    try:
+        child = subprocess.Popen(
+            [sys.executable, "-m", "isosr.cli", "fit", "--method", "inr-single", "--param",
+             "profile=fast", "--param", "epochs=100000", "--param", "early_stopping=false",
+             "--lr", f"T1w={scans / 'lr.nii.gz'}", "--mask", str(scans / "mask.nii.gz"),
+             "--out-dir", str(scans / "new")], env=env, stderr=subprocess.PIPE, text=True)
+    finally:
+        signal.signal(signal.SIGINT, ignored)
     stderr: list[str] = []
     reader = threading.Thread(target=lambda: stderr.extend(iter(child.stderr.readline, "")))
     reader.start()
