@@ -58,8 +58,9 @@ def test_inr_fit_writes_volumes_and_a_complete_fit_record(tmp_path):
 
 
 def test_interpolation_fit_record_has_no_training_history(tmp_path):
-    record = run_fit(method="cubic", params=None, **write_case(tmp_path), **outputs(tmp_path))
-    assert record["epochs"] is None and record["device"] == "cpu"
+    record = run_fit(method="cubic", params=None, **write_case(tmp_path), **outputs(tmp_path),
+                     threads=2)
+    assert record["epochs"] is None and record["device"] == "cpu" and record["threads"] == 2
     assert record["peak_memory_mb"] > 0 and record["peak_gpu_memory_mb"] is None
     assert not (tmp_path / "sr" / "checkpoint").exists()
 

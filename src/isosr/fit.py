@@ -85,15 +85,15 @@ def _measured(job: Callable[[], Any], threads: int | None) -> tuple[Any, float]:
     return result, time.perf_counter() - start
 
 
-def _cost(device: str, wall: float) -> dict[str, Any]:
+def _cost(device: str, wall: float, threads: int | None) -> dict[str, Any]:
     """Wall time, device, peak memory (of the device that did the work, and of the host) and
-    PyTorch's CPU threads (None for a method that does not use PyTorch)."""
+    CPU threads (PyTorch's; for a method without PyTorch, the ``threads`` the job was given)."""
     host, gpu = peak_host_memory_mb(), peak_gpu_memory_mb(device)
     torch = loaded_torch()
     return {"wall_seconds": wall, "device": device,
             "peak_memory_mb": host if gpu is None else gpu,
             "peak_host_memory_mb": host, "peak_gpu_memory_mb": gpu,
-            "threads": None if torch is None else torch.get_num_threads(),
+            "threads": threads if torch is None else torch.get_num_threads(),
             "host": platform.node()}
 
 
@@ -120,7 +120,8 @@ def run_fit(*, method: str, params: dict[str, Any] | None, lr_paths: Mapping[str
         result, wall = _measured(lambda: model.fit_predict(lr, grid), threads)
     for contrast, path in output_paths.items():
         save_nifti(path, np.asarray(result.images[contrast], dtype=np.float32), grid.affine)
-    record = {**model.describe(), **_cost(result.device, wall), "contrasts": sorted(lr_paths),
+    record = {**model.describe(), **_cost(result.device, wall, threads),
+              "contrasts": sorted(lr_paths),
               "model_file": None if model_file is None else str(model_file),
               "epochs": None, **result.history}
     save_json(fit_json, record)
@@ -148,7 +149,7 @@ def run_train(*, method: str, params: dict[str, Any] | None,
     context = TrainingContext(Path(model_file), checkpoints)
     Path(model_file).parent.mkdir(parents=True, exist_ok=True)
     result, wall = _measured(lambda: model.train(pairs, context), threads)
-    record = {**model.describe(), **_cost(result.device, wall),
+    record = {**model.describe(), **_cost(result.device, wall, threads),
               "training_subjects": sorted(subjects), "contrasts": sorted(acquisitions),
               "epochs": None, **result.history}
     save_json(train_json, record)

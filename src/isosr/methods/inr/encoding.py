@@ -133,7 +133,7 @@ class HashGridEncoding(nn.Module):
         steps = self.multipliers[:, :self.dense_levels]
         self.register_buffer("dense_corner_rows", corner_combinations(
             *torch.stack([torch.zeros_like(steps), steps]).unbind(1), torch.add)
-            + self.offsets[:self.dense_levels])
+            + self.offsets[:self.dense_levels], persistent=False)
 
     @property
     def size(self) -> int:
