@@ -56,7 +56,8 @@ def test_entities_pick_one_of_several_runs_or_acquisitions(tmp_path):
         "sub-01/anat/sub-01_acq-highres_T2w.nii.gz", "sub-01/anat/sub-01_acq-lowres_T2w.nii.gz"])
     with pytest.raises(InputError, match="several files match one contrast") as error:
         source(root).scans(["T1w", "T2w"])
-    assert "sub-01_run-1_T1w.nii.gz, sub-01_run-2_T1w.nii.gz" in str(error.value)
+    assert f"{root}/sub-01/anat/sub-01_run-1_T1w.nii.gz, {root}/sub-01/anat/sub-01_run-2_T1w" \
+        in str(error.value)
     picked = source(root, select={"T1w": {"run": 2}, "T2w": {"acquisition": "highres"}}
                     ).scans(["T1w", "T2w"])
     assert picked["01"] == {"T1w": root / "sub-01/anat/sub-01_run-2_T1w.nii.gz",

@@ -89,6 +89,12 @@ class FastSurferSpec:
     device: str = "cpu"
     threads: int = 1
 
+    def __post_init__(self) -> None:
+        if self.image is not None and self.image.startswith("-"):
+            raise InputError(f"segmentation.fastsurfer.image: {self.image!r} starts with '-', "
+                             f"which {self.runtime} would read as an option (write a file as "
+                             "./-name.sif)")
+
 
 def label_names(backend: str) -> dict[int, str]:
     """Label id -> name of the segmentations ``backend`` writes."""

@@ -14,4 +14,4 @@ rule eclare_environment:
     conda:
         "../../envs/eclare.yaml"
     shell:
-        "bash {params.installer} resources/tools/eclare > {log} 2>&1"
+        "bash {params.installer:q} resources/tools/eclare > {log:q} 2>&1"

@@ -5,7 +5,8 @@ optionally acquisition, run, ceagent, reconstruction), within the selected sessi
 default). One benchmark subject is one BIDS subject, or, when the selected files span several
 sessions, one subject-session pair labelled ``<subject>ses<session>``. Subjects that lack a
 contrast are logged by name and skipped; two files for one contrast stop with the list, so the
-config can pick one by acquisition or run.
+config can pick one by acquisition or run, and so do two subjects or sessions whose labels
+coincide (``sub-05/ses-a`` and ``sub-05sesa`` both make ``05sesa``), naming both.
 """
 
 from __future__ import annotations
@@ -54,8 +55,7 @@ def _discover(source: BidsSource, contrasts: tuple[str, ...]) -> dict[str, dict[
     origin = f"datasets.{source.dataset}.bids"
     units: dict[tuple[str, str | None], dict[str, list[Path]]] = {}
     for subject in layout.get_subjects():
-        sessions = layout.get_sessions(subject=subject) or [None]
-        for session in sessions:
+        for session in layout.get_sessions(subject=subject) or [None]:
             if source.sessions is None or session in source.sessions:
                 units[(subject, session)] = {}
     for contrast in contrasts:
@@ -63,20 +63,28 @@ def _discover(source: BidsSource, contrasts: tuple[str, ...]) -> dict[str, dict[
         for image in layout.get(return_type="object", **query):
             entities = image.get_entities()
             unit = (entities["subject"], entities.get("session"))
-            if unit in units:
-                units[unit].setdefault(contrast, []).append(Path(image.path))
-    ambiguous = {u: {c: p for c, p in scans.items() if len(p) > 1} for u, scans in units.items()}
-    ambiguous = {u: v for u, v in ambiguous.items() if v}
+            if source.sessions is None or unit[1] in source.sessions:
+                units.setdefault(unit, {}).setdefault(contrast, []).append(Path(image.path))
+    ambiguous = [(c, paths) for scans in units.values() for c, paths in scans.items()
+                 if len(paths) > 1]
     if ambiguous:
-        listing = "; ".join(f"{c}: {', '.join(p.name for p in paths)}"
-                            for cands in ambiguous.values() for c, paths in cands.items())
+        listing = "; ".join(f"{c}: {', '.join(map(str, sorted(paths)))}" for c, paths in ambiguous)
         raise InputError(f"{origin}: several files match one contrast ({listing}); choose one "
                          f"with {origin}.select.<contrast>.acquisition / run")
     several_sessions = len({session for _, session in units} - {None}) > 1
-    found = {}
+    found: dict[str, dict[str, Path]] = {}
+    given_by: dict[str, str] = {}
     for (subject, session), scans in units.items():
-        label = f"{subject}ses{session}" if several_sessions and session else subject
-        found[check_label(label, origin)] = {c: paths[0] for c, paths in scans.items()}
+        label = check_label(f"{subject}ses{session}" if several_sessions and session else subject,
+                            origin)
+        folder = source.root / f"sub-{subject}" / (f"ses-{session}" if session else "")
+        where = min((paths[0] for paths in scans.values()), default=folder)
+        if label in given_by:
+            raise InputError(f"{origin}: {given_by[label]} and {where} both become subject "
+                             f"{label!r} (a session's label is <subject>ses<session>); rename "
+                             f"one, or choose sessions with {origin}.sessions")
+        given_by[label] = str(where)
+        found[label] = {c: paths[0] for c, paths in scans.items()}
     complete, lacking = split_complete(found, list(contrasts))
     if lacking:
         log.warning("%s: %d of %d subject(s) lack a contrast and are skipped: %s", origin,

@@ -2,15 +2,16 @@
 
 isosr cannot download BraTS, MSSEG or HCP; their preset says where each file must be (a name
 pattern per contrast under the configured ``root``) and how to obtain it. Discovery is a glob
-under ``root``; if the folder is missing, empty, or any subject lacks one of the configured
-contrasts, the workflow stops with the missing files and the preset's exact steps.
+under ``root`` (a pattern is relative to it, without ``..``); if the folder is missing, empty,
+or any subject lacks one of the configured contrasts, the workflow stops with the missing files
+and the preset's exact steps.
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass, field
 from functools import lru_cache
-from pathlib import Path
+from pathlib import Path, PurePosixPath
 from typing import Any
 
 from isosr.data.layout import NamePattern, split_complete, subject_label
@@ -40,7 +41,7 @@ class ManualSource:
                 raise InputError(f"{origin}: needs {key!r} (or a preset that gives it)")
         root = Path(merged["root"]).expanduser()
         instructions = merged.get("instructions", "Place the files as the patterns say.")
-        return cls(dataset, root, tuple(sorted((c, NamePattern(p))
+        return cls(dataset, root, tuple(sorted((c, _pattern(p, f"{origin}.files.{c}"))
                                                for c, p in merged["files"].items())),
                    merged["subject"],
                    instructions.replace("{root}", str(root)).replace("{dataset}", dataset),
@@ -70,7 +71,13 @@ def _discover(source: ManualSource, contrasts: tuple[str, ...]) -> dict[str, dic
             fields = patterns[contrast].match(path.relative_to(source.root).as_posix())
             if fields is not None:
                 label = subject_label(source.subject, fields, str(path))
-                found.setdefault(label, {})[contrast] = path
+                earlier = found.setdefault(label, {}).get(contrast)
+                if earlier is not None:
+                    raise InputError(f"datasets.{source.dataset}.manual.subject: {earlier} and "
+                                     f"{path} both become subject {label!r}'s {contrast} (label "
+                                     f"{source.subject!r}); use every field that tells them "
+                                     "apart in the label")
+                found[label][contrast] = path
                 fields_of[label] = fields
     if not found:
         expected = [str(source.root / patterns[c].text) for c in contrasts]
@@ -91,3 +98,17 @@ def _expected(pattern: NamePattern, fields: dict[str, str]) -> str:
         return pattern.text.format(**fields)
     except KeyError:
         return pattern.text
+
+
+def _pattern(text: str, key: str) -> NamePattern:
+    """The file pattern at config ``key``: a path relative to the root that stays under it."""
+    parts = PurePosixPath(text).parts
+    if not parts:
+        raise InputError(f"{key}: the pattern {text!r} names no file")
+    if PurePosixPath(text).is_absolute():
+        raise InputError(f"{key}: the pattern {text!r} is absolute; give it relative to the "
+                         "dataset's root")
+    if ".." in parts:
+        raise InputError(f"{key}: the pattern {text!r} leaves the dataset's root ('..'); only "
+                         "files under the root are read")
+    return NamePattern(text)

@@ -8,10 +8,15 @@
 Subject discovery is cheap at DAG-build time: embedded subjects are numbered, bids and manual
 ones are a (cached) file-system scan, and http ones are read from the index written after the
 download (the workflow makes every subject listing wait for that index; see fetch.smk).
+
+What a local (bids or manual) source may read: files under its root whose real path, with every
+symlink resolved, is still under the root's real path. A file or folder linked in from elsewhere
+is refused, naming the link and where it points.
 """
 
 from __future__ import annotations
 
+from functools import lru_cache
 from pathlib import Path
 from typing import Any
 
@@ -55,10 +60,27 @@ def recommended(source: Source) -> dict[str, Any]:
 
 
 def local_scans(source: Source, contrasts: list[str]) -> dict[str, dict[str, Path]]:
-    """Subject -> contrast -> file of a bids or manual source."""
+    """Subject -> contrast -> file of a bids or manual source, every file under its root."""
     if not isinstance(source, BidsSource | ManualSource):
         raise InputError("only bids and manual datasets are read from local files")
-    return source.scans(contrasts)
+    return _under_root(source, tuple(contrasts))
+
+
+@lru_cache(maxsize=16)
+def _under_root(source: BidsSource | ManualSource, contrasts: tuple[str, ...]
+                ) -> dict[str, dict[str, Path]]:
+    """The source's scans; InputError for one whose real path is outside the root's."""
+    scans = source.scans(list(contrasts))
+    root = source.root.resolve()
+    kind = "bids" if isinstance(source, BidsSource) else "manual"
+    for files in scans.values():
+        for path in files.values():
+            real = path.resolve()
+            if not real.is_relative_to(root):
+                raise InputError(f"datasets.{source.dataset}.{kind}: {path} points to {real}, "
+                                 f"outside the dataset root {root}; only files under the root "
+                                 "are read (copy the file in instead of linking it)")
+    return scans
 
 
 def select_subjects(available: list[str], spec: dict[str, Any], name: str) -> list[str]:
