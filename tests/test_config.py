@@ -8,7 +8,8 @@ import yaml
 from conftest import REPO, run_snakemake
 from snakemake.utils import validate
 
-from isosr.config import ConfigError, Plan
+from isosr.config import MAX_JOBS, ConfigError, Plan
+from isosr.config_file import load_config_file
 
 SCHEMA = str(REPO / "workflow" / "schemas" / "config.schema.yaml")
 
@@ -33,10 +34,18 @@ def test_default_config_validates_and_gets_schema_defaults(config):
     assert plan.subjects("icbm152") == ["01", "02"]
 
 
-@pytest.mark.parametrize("path", sorted((REPO / "configs").glob("*.yaml")), ids=lambda p: p.name)
+SHIPPED = [REPO / "config.yaml", *sorted((REPO / "configs").glob("*.yaml")),
+           REPO / "tests" / "configs" / "tiny.yaml"]
+
+
+@pytest.mark.parametrize("path", SHIPPED, ids=lambda p: p.name)
 def test_every_shipped_config_validates(path):
-    plan = Plan(validated(yaml.safe_load(path.read_text())))
-    assert plan.subjects("icbm152") and plan.test_subjects("icbm152")
+    content = load_config_file(path)  # the strict loader reads it as PyYAML does
+    assert content == yaml.safe_load(path.read_text())
+    plan = Plan(validated(content))
+    for dataset in plan.datasets:
+        assert plan.subjects(dataset) and plan.test_subjects(dataset)
+    assert 0 < plan.job_count() <= MAX_JOBS
 
 
 @pytest.mark.parametrize("edit, message", [

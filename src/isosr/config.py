@@ -31,10 +31,16 @@ from isosr.data.sources import (
 from isosr.data.templates import DOWNLOADED_TEMPLATES, downloaded_template
 from isosr.io import InputError
 from isosr.methods import method_names, method_spec
+from isosr.methods.contrast_params import check_parameter_contrasts
 from isosr.repeats import repeat_suffixes
 
 PRETRAINED = "pretrained"
 SHA256 = re.compile(r"[0-9a-f]{64}")
+# Most jobs a config may create (estimated before the DAG is built, see Plan.job_count): beyond
+# it Snakemake spends minutes to hours on the DAG alone, and such a run is a typo far more often
+# than a plan; a larger benchmark is split into several configs.
+MAX_JOBS = 200_000
+JOBS_PER_FIT = 3  # the fit, the segmentation of its prediction, its evaluation
 
 
 class ConfigError(ValueError):
@@ -261,9 +267,65 @@ class Plan:
         if self.method_kind(method) != "cohort":
             raise ConfigError(f"{key}: only a cohort method loads a published model")
         if (not isinstance(published, dict) or set(published) != {"url", "sha256"}
-                or not SHA256.fullmatch(str(published["sha256"]))):
-            raise ConfigError(f"{key}: expected {{url: ..., sha256: <64 hex digits>}}, got "
-                              f"{published!r}")
+                or not SHA256.fullmatch(str(published["sha256"]))
+                or not re.match(r"https?://", str(published["url"]))):
+            raise ConfigError(f"{key}: expected {{url: http(s)://..., sha256: <64 hex digits>}}, "
+                              f"got {published!r}")
+
+    def _check_contrast_params(self, method: str) -> None:
+        """Every contrast a parameter of ``method`` names is acquired by each scenario."""
+        for scenario in self.scenarios:
+            try:
+                check_parameter_contrasts(method, self.method_params(method),
+                                          self.scenario_contrasts(scenario), f"methods.{method}",
+                                          fit=f"scenarios.{scenario} acquires")
+            except InputError as error:
+                raise ConfigError(str(error)) from None
+
+    @staticmethod
+    def _count(key: str, value: Any) -> int:
+        """``value`` as a count: an integer >= 1 (the schema lets 3.0 and 1e9 pass as ones)."""
+        if isinstance(value, bool) or not isinstance(value, int) or value < 1:
+            raise ConfigError(f"{key}: expected an integer >= 1, got {value!r}")
+        return value
+
+    def _subject_bound(self, dataset: str) -> tuple[int, str] | None:
+        """The most subjects ``dataset`` can have and the key that sets it (None: an http
+        dataset's subjects, known once its index is read)."""
+        spec, key = self.config["datasets"][dataset], f"datasets.{dataset}"
+        bounds = []
+        if spec.get("subjects"):
+            bounds.append((len(spec["subjects"]), f"{key}.subjects"))
+        if spec.get("max_subjects") is not None:
+            bounds.append((self._count(f"{key}.max_subjects", spec["max_subjects"]),
+                           f"{key}.max_subjects"))
+        if spec["source"] == "embedded":
+            count = spec.get("embedded", {}).get("subjects", EmbeddedOptions.subjects)
+            bounds.append((self._count(f"{key}.embedded.subjects", count),
+                           f"{key}.embedded.subjects"))
+        elif spec["source"] != "http" and not bounds:
+            bounds.append((len(self.subjects(dataset)), f"{key} (its local scans)"))
+        return min(bounds) if bounds else None
+
+    def job_count(self) -> int:
+        """About how many jobs the config creates: JOBS_PER_FIT per fit, and a fit per dataset x
+        scenario x method x subject x repeat (an upper bound: training subjects are not fitted;
+        an http dataset without ``subjects`` or ``max_subjects`` counts once its index is read).
+        ConfigError above MAX_JOBS, naming the keys that multiply up."""
+        repeats = self._count("repeats", self.config.get("repeats", 1))
+        bounds = [b for b in map(self._subject_bound, self.datasets) if b is not None]
+        subjects = sum(count for count, _ in bounds)
+        fits = subjects * len(self.scenarios) * len(self.methods) * repeats
+        jobs = JOBS_PER_FIT * fits
+        if jobs > MAX_JOBS:
+            terms = " + ".join(f"{key} ({count:,})" for count, key in bounds)
+            raise ConfigError(
+                f"repeats ({repeats}) x scenarios ({len(self.scenarios)}) x methods "
+                f"({len(self.methods)}) x {terms} = {fits:,} fits, about {jobs:,} jobs "
+                f"({JOBS_PER_FIT} per fit), above the limit of {MAX_JOBS:,}: lower one of them "
+                "or split the benchmark into several configs")
+        return jobs
+
     def _check_numbers(self) -> None:
         """Every number finite (YAML's .nan and .inf pass a schema's bounds) and every seed >= 0."""
         pending: list[tuple[str, Any]] = [(str(key), value) for key, value in self.config.items()]
@@ -304,6 +366,7 @@ class Plan:
         for method in self.methods:
             if method not in known:
                 raise ConfigError(f"methods.{method}: unknown method; known: {known}")
+            self._check_contrast_params(method)
             try:
                 method_spec(method).make_params(self.method_params(method))
             except InputError as error:
@@ -327,11 +390,13 @@ class Plan:
                 raise ConfigError(f"datasets.{name}.reference_contrast: "
                                   f"{spec['reference_contrast']!r} is not among its contrasts "
                                   f"{contrasts}")
-            if spec["source"] != "http":  # an http dataset's subjects are known after download
-                self.split(name)
             for scenario in self.scenarios:
                 missing = sorted(set(self.scenario_contrasts(scenario)) - set(contrasts))
                 if missing:
                     raise ConfigError(f"scenarios.{scenario} needs contrast(s) {missing}, which "
                                       f"dataset {name!r} lacks (it has {contrasts})")
+        self.job_count()  # before any subject list is built
+        for name in self.datasets:
+            if self.dataset(name)["source"] != "http":  # http subjects are known after download
+                self.split(name)
         self._check_thicknesses()

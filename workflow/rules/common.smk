@@ -5,17 +5,37 @@ import os
 from pathlib import Path
 
 import numpy as np
+from jsonschema import ValidationError
+from snakemake.exceptions import WorkflowError
 from snakemake.utils import validate
 
 import isosr.paths as paths
 from isosr.config import ConfigError, Plan
+from isosr.config_file import load_config_file
 from isosr.io import InputError
 from isosr.vocabulary import CONTRASTS
 from isosr.data.templates import field_of_view_mm
 from isosr.repeats import SUFFIX_PATTERN
 
 
-validate(config, schema="../schemas/config.schema.yaml")
+# Snakemake has read the config files already, keeping the last of two equal keys and every alias
+# (which validation would expand); read each again strictly before the config is walked.
+for _configfile in workflow.configfiles:
+    try:
+        load_config_file(_configfile)
+    except InputError as error:
+        raise SystemExit(f"isosr error: {error}") from None
+# A schema violation is one line too: the key and jsonschema's message (without the schema).
+try:
+    validate(config, schema="../schemas/config.schema.yaml")
+except WorkflowError as error:
+    _cause = error.__context__  # snakemake raises its WorkflowError while handling jsonschema's
+    if not isinstance(_cause, ValidationError):
+        raise
+    _key = "".join(f"[{p}]" if isinstance(p, int) else f".{p}" for p in _cause.absolute_path)
+    _message = " ".join(_cause.message.split())
+    _message = _message if len(_message) <= 300 else _message[:300] + " ..."
+    raise SystemExit(f"isosr error: {_key.lstrip('.') or 'config'}: {_message}") from None
 # The subjects of a downloaded dataset are known once its files are indexed: every subject
 # listing (e.g. a table's inputs) of an http dataset waits for the index_download checkpoint
 # (defined in fetch.smk; the lambda looks it up only when called).

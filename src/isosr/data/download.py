@@ -20,6 +20,7 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
+from urllib.parse import urlsplit
 
 import requests
 import urllib3
@@ -63,8 +64,10 @@ def download(source: Download, dest: str | Path, lock: ChecksumLock | None = Non
 
     ``check(path)`` raises InputError when the content is unusable (e.g. a truncated archive).
     An interrupted transfer is resumed up to ``retries`` times; after that the part file stays
-    and the error says to run again.
+    and the error says to run again. A URL that is not http(s) is refused before anything is
+    written.
     """
+    check_url(source.url)
     dest = Path(dest)
     locked = lock.get(source.url) if lock else None
     expected = source.sha256 or (locked.sha256 if locked else None)
@@ -72,7 +75,6 @@ def download(source: Download, dest: str | Path, lock: ChecksumLock | None = Non
                    else "recorded now" if lock else "no checksum")
     if dest.is_file():
         return _verify_existing(source, dest, expected, verified_by)
-    dest.parent.mkdir(parents=True, exist_ok=True)
     part = dest.with_name(dest.name + ".part")
     for attempt in range(retries + 1):
         try:
@@ -91,6 +93,16 @@ def download(source: Download, dest: str | Path, lock: ChecksumLock | None = Non
     log.info("%s: %d bytes, sha256 %s (verified by %s) -> %s", source.url, _size(dest), digest,
              verified_by, dest)
     return Fetched(dest, digest, _size(dest), verified_by)
+
+
+def check_url(url: str) -> None:
+    """InputError unless ``url`` is an http(s) URL with a host (the only ones downloaded)."""
+    try:
+        parts = urlsplit(url)
+    except ValueError as error:
+        raise InputError(f"{url}: not a valid URL ({error})") from None
+    if parts.scheme.lower() not in ("http", "https") or not parts.hostname:
+        raise InputError(f"{url}: not an http(s) URL; isosr downloads over http and https only")
 
 
 def _failure(url: str, part: Path, error: _Interrupted) -> InputError:
@@ -166,6 +178,7 @@ def _transfer(url: str, part: Path, timeout_seconds: float) -> None:
                 offset = 0
             length = response.headers.get("Content-Length")
             total = offset + int(length) if length is not None else None
+            part.parent.mkdir(parents=True, exist_ok=True)
             with open(part, "ab" if resumed else "wb") as handle, tqdm(
                     total=total, initial=offset, unit="B", unit_scale=True, unit_divisor=1024,
                     desc=part.name.removesuffix(".part"), mininterval=1.0) as bar:
@@ -175,6 +188,9 @@ def _transfer(url: str, part: Path, timeout_seconds: float) -> None:
                 while chunk := response.raw.read1(CHUNK_BYTES, decode_content=False):
                     handle.write(chunk)
                     bar.update(len(chunk))
+    except (requests.exceptions.InvalidURL, requests.exceptions.InvalidSchema,
+            requests.exceptions.MissingSchema, requests.exceptions.InvalidHeader) as error:
+        raise InputError(f"{url}: not a URL requests can fetch ({error})") from None
     except (requests.ConnectionError, requests.Timeout, urllib3.exceptions.HTTPError) as error:
         raise _Interrupted(f"{type(error).__name__}: {error}") from None
     if total is not None and _size(part) != total:
