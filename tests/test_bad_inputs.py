@@ -49,6 +49,10 @@ def write_header_affine(path: Path, data: np.ndarray, sform: np.ndarray,
 
 @pytest.fixture
 def scans(tmp_path: Path) -> Path:
+    return make_scans(tmp_path)
+
+
+def make_scans(tmp_path: Path) -> Path:
     """An HR scan, its mask, an axial LR scan, bad variants of each, and an earlier fit result."""
     z = np.indices((16, 18, 20))
     hr = (0.5 + 0.4 * np.sin(z[0] / 3.0) * np.cos(z[2] / 4.0)).astype(np.float32)

@@ -150,7 +150,7 @@ def test_mi_figure_shows_each_inr_method_against_the_truth(tmp_path):
     assert list(curve.get_ydata()) == [0.2, 0.4, 0.5] and list(curve.get_xdata()) == [1, 2, 3]
     assert truth_line.get_ydata()[0] == pytest.approx(expected)
     empty = mi_figure({}, {}, "t")
-    assert len(empty.axes) == 1 and "No INR method" in empty.axes[0].get_title()
+    assert len(empty.axes) == 1 and "No method records per-epoch MI" in empty.axes[0].get_title()
 
 
 def test_distribution_panels_follow_the_available_metrics():

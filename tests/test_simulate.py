@@ -124,3 +124,9 @@ def test_simulation_is_seeded():
     c, _ = simulate_lr(hr, HR_AFFINE, spec, seed="x/sub-02/T1w")
     np.testing.assert_array_equal(a, b)
     assert not np.array_equal(a, c)
+
+
+def test_rician_noise_on_huge_values_does_not_overflow():
+    """The magnitude is np.hypot's: sqrt(real**2 + imaginary**2) would square 1e200 to inf."""
+    noisy = add_rician_noise(np.full(1000, 1e200), 1e200, np.random.default_rng(0))
+    assert np.all(np.isfinite(noisy)) and 1e200 < noisy.mean() < 2e200

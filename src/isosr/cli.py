@@ -11,8 +11,12 @@ Examples::
 Every error is one line naming the file or option, with exit status 1 (2 for a malformed
 command line); ``--debug`` adds the traceback. A command never writes onto one of its inputs and
 never replaces an earlier result unless ``--overwrite`` is given. ``fit`` writes its result (the
-images and fit.json) into a hidden folder beside ``--out-dir`` and renames it into place, so the
-result appears whole or not at all, and none of an earlier result survives beside it.
+images and fit.json) into a hidden folder beside ``--out-dir`` and moves it into place, so the
+result appears whole or not at all; ``--overwrite`` replaces only the files of the earlier isosr
+result (those its fit.json lists) and keeps anything else in the folder. While a fit runs it holds
+a lock on ``--out-dir`` (a hidden ``.OUT_DIR.lock`` beside it): a second fit into the same folder
+fails at once, naming the first one's pid. Checkpoints go into a folder isosr creates and marks
+as its own (``isosr.checkpoint_dir``); an existing folder that is not one is refused.
 """
 
 from __future__ import annotations
@@ -23,14 +27,16 @@ import logging
 import re
 import sys
 from collections.abc import Callable, Iterator
-from contextlib import contextmanager
+from contextlib import ExitStack, contextmanager
 from pathlib import Path
 
 import numpy as np
 
+from isosr.checkpoint_dir import check_checkpoint_dir
 from isosr.evaluate import evaluate_subject
 from isosr.fit import run_fit
 from isosr.io import (
+    NIFTI_SUFFIXES,
     Grid,
     InputError,
     LRImage,
@@ -38,15 +44,17 @@ from isosr.io import (
     check_grid_size,
     isotropic_grid,
     load_nifti,
+    save_json,
     save_nifti,
     save_text,
 )
 from isosr.methods import method_spec
-from isosr.outputs import check_out_dir, check_out_file, result_folder
+from isosr.outputs import FIT_RECORD, check_out_dir, check_out_file, exclusive, result_folder
 from isosr.simulate import MODELS, Acquisition, simulate_lr
 from isosr.vocabulary import VIEW_WORLD_AXIS
 
 LOG = logging.getLogger(__name__)
+GRID_MASK = "grid_mask.nii.gz"  # the HR grid of a fit without --mask, in its result
 CONTRAST_NAME = re.compile(r"[A-Za-z0-9]+")
 
 
@@ -69,8 +77,13 @@ def _pairs(values: list[str], option: str, names: re.Pattern[str] | None = None
 
 def _simulate(args: argparse.Namespace) -> None:
     out = Path(args.out)
-    check_out_file(out, {"--hr": Path(args.hr)}, args.overwrite)
+    check_out_file(out, {"--hr": Path(args.hr)}, args.overwrite, NIFTI_SUFFIXES)
     hr, affine = load_nifti(args.hr)
+    peak = float(np.abs(hr).max())
+    if args.noise > peak:  # an SNR below 1 everywhere, and a sigma that can overflow float32
+        raise InputError(f"--noise {args.noise:g}: above the largest intensity of {args.hr} "
+                         f"({peak:.3g}); sigma is in the image's intensity units (e.g. 0.02 for "
+                         "an image in [0, 1])")
     try:
         lr, lr_affine = simulate_lr(hr, affine, Acquisition(args.view, args.thickness,
                                                             args.model, args.noise),
@@ -88,26 +101,39 @@ def _fit(args: argparse.Namespace) -> None:
     if args.mask:
         inputs["--mask"] = Path(args.mask)
     check_out_dir(out_dir, inputs, args.overwrite)
-    # the implementation (and PyTorch) is imported before any output exists, so a Ctrl-C in
+    checkpoint_dir = Path(args.checkpoint_dir or default_checkpoint_dir(out_dir))
+    check_checkpoint_dir(checkpoint_dir, "--checkpoint-dir")
+    # the implementation (and PyTorch) is imported before anything is written, so a Ctrl-C in
     # that import leaves nothing to clean up
     method_spec(args.method).load()
-    images = {c: LRImage(*load_nifti(p)) for c, p in lr_paths.items()}
-    grid = None if args.mask else _grid_over_scans(images, lr_paths, args.resolution)
-    acquisitions = {c: {"view": _view_of(image), "thickness": float(max(_spacing(image)))}
-                    for c, image in images.items()}
-    with result_folder(out_dir) as staging:
-        if grid is None:
-            mask_path = args.mask
-        else:
-            mask_path = staging / "grid_mask.nii.gz"
-            save_nifti(mask_path, np.ones(grid.shape, np.uint8), grid.affine, dtype=np.uint8)
-        record = run_fit(method=args.method, params=params, lr_paths=lr_paths,
-                         acquisitions=acquisitions, mask_path=mask_path,
-                         output_paths={c: staging / f"{c}.nii.gz" for c in lr_paths},
-                         fit_json=staging / "fit.json", seed=args.seed,
-                         checkpoint_dir=args.checkpoint_dir or default_checkpoint_dir(out_dir))
+    with ExitStack() as held:  # a concurrent run into the same folders fails here, at once
+        held.enter_context(exclusive(out_dir, "--out-dir"))
+        if args.checkpoint_dir:
+            held.enter_context(exclusive(checkpoint_dir, "--checkpoint-dir"))
+        replaced = check_out_dir(out_dir, inputs, args.overwrite)  # again, now that it is ours
+        images = {c: LRImage(*load_nifti(p)) for c, p in lr_paths.items()}
+        grid = None if args.mask else _grid_over_scans(images, lr_paths, args.resolution)
+        acquisitions = {c: {"view": _view_of(image), "thickness": float(max(_spacing(image)))}
+                        for c, image in images.items()}
+        with result_folder(out_dir, replaced) as staging:
+            if grid is None:
+                mask_path = args.mask
+            else:
+                mask_path = staging / GRID_MASK
+                save_nifti(mask_path, np.ones(grid.shape, np.uint8), grid.affine, dtype=np.uint8)
+            record = run_fit(method=args.method, params=params, lr_paths=lr_paths,
+                             acquisitions=acquisitions, mask_path=mask_path,
+                             output_paths={c: staging / f"{c}.nii.gz" for c in lr_paths},
+                             fit_json=staging / FIT_RECORD, seed=args.seed,
+                             checkpoint_dir=checkpoint_dir)
+            written = sorted(p.name for p in staging.iterdir())
+            save_json(staging / FIT_RECORD, {**record, "result_files": written})
     print(f"{args.method}: {record['wall_seconds']:.1f} s on {record['device']}, "
           f"outputs in {out_dir}")
+    if replaced:
+        kept = sorted(p.name for p in out_dir.iterdir() if p.name not in written)
+        print(f"replaced the earlier result in {out_dir} ({', '.join(replaced)})"
+              + (f"; kept what isosr did not write: {', '.join(kept)}" if kept else ""))
 
 
 def _grid_over_scans(images: dict[str, LRImage], paths: dict[str, str], resolution: float
@@ -163,7 +189,7 @@ def _evaluate(args: argparse.Namespace) -> None:
     check_out_file(out, {"--mask": Path(args.mask),
                           **{f"--truth {c}": Path(p) for c, p in truths.items()},
                           **{f"--prediction {c}": Path(p) for c, p in predictions.items()}},
-                    args.overwrite)
+                    args.overwrite, (".tsv",))
     frame = evaluate_subject(truth_paths=truths, prediction_paths=predictions,
                              mask_path=args.mask,
                              ids={"dataset": "-", "scenario": "-", "method": args.method,
@@ -236,8 +262,10 @@ def build_parser() -> argparse.ArgumentParser:
                      help="replace the earlier result in --out-dir")
     fit.add_argument("--checkpoint-dir",
                      help="per-epoch checkpoints of a training method, resumed when the same fit "
-                          "is run again after being killed; removed once it finishes "
-                          "(default: .OUT_DIR.checkpoint beside OUT_DIR)")
+                          "is run again after being killed; a new folder (isosr creates it and "
+                          "removes its own files from it once the fit finishes) or one an "
+                          "earlier isosr fit created (default: .OUT_DIR.checkpoint beside "
+                          "OUT_DIR)")
     fit.set_defaults(run=_fit)
 
     evaluate = commands.add_parser("evaluate", parents=[common],

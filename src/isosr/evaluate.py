@@ -19,6 +19,7 @@ import pandas as pd
 
 from isosr.io import InputError, check_same_grid, load_nifti
 from isosr.lpips_weights import LpipsWeights, find_weights
+from isosr.masks import binary_mask, check_prediction_scale, check_truth_scale
 from isosr.metrics import dice, mi_errors, psnr, ssim
 from isosr.results import METRIC_COLUMNS
 from isosr.segment import read_sidecar, regions
@@ -87,20 +88,20 @@ def evaluate_subject(*, truth_paths: dict[str, str | Path], prediction_paths: di
     ``segmentations`` is (ground truth, prediction) ``*_dseg.nii.gz`` paths, if any.
     ``lpips_weights`` defaults to ``isosr.lpips.find_weights()``.
     """
-    mask, mask_affine = load_nifti(mask_path)
-    mask = mask > 0
-    if not mask.any():
-        raise InputError(f"{mask_path}: the mask is empty (no voxel > 0)")
+    mask_data, mask_affine = load_nifti(mask_path)
+    mask = binary_mask(mask_data, mask_path)
     unmatched = sorted(set(prediction_paths) - set(truth_paths))
     if unmatched:
         raise InputError(f"no ground truth given for the predicted contrast(s) {unmatched} "
                          f"(ground truth given: {sorted(truth_paths)})")
     truths, predictions = {}, {}
     for contrast in sorted(prediction_paths):
-        for images, path in ((truths, truth_paths[contrast]),
-                             (predictions, prediction_paths[contrast])):
+        for images, path, check_scale in (
+                (truths, truth_paths[contrast], check_truth_scale),
+                (predictions, prediction_paths[contrast], check_prediction_scale)):
             data, affine = load_nifti(path)
             check_same_grid(path, data.shape, affine, mask_path, mask.shape, mask_affine)
+            check_scale(data, mask, path)
             images[contrast] = data
     weights = find_weights() if lpips_weights is None else lpips_weights
     network = None if weights.missing_reason else _lpips_network(weights)

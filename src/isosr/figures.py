@@ -168,17 +168,17 @@ def _zoomed_panel(ax: Axes, image: np.ndarray, window: tuple[int, int, int], sty
 
 @styled
 def mi_figure(histories: dict[str, dict[str, Sequence[float]]], truth_mi: dict[str, float],
-              title: str = "") -> Figure:
+              title: str = "", absence: str = "No method records per-epoch MI") -> Figure:
     """Per-epoch MI between predicted contrasts per INR method, with the ground-truth MI.
 
     ``histories`` is {method: {subject: MI per epoch}} for the methods that record MI; with none,
-    the figure is a single empty panel saying so.
+    the figure is a single empty panel saying why (``absence``: see ``mi_absence``).
     """
     if not histories:
-        figure = new_figure(4.0, 0.9)
+        figure = new_figure(max(4.0, 0.075 * len(absence)), 0.9)
         ax = figure.subplots()
         ax.set_axis_off()
-        ax.set_title("No INR method configured: no per-epoch MI in any fit.json")
+        ax.set_title(absence, fontsize="small")
         figure.suptitle(title)
         return figure
     figure = new_figure(3.2 * len(histories), 2.6)
@@ -286,6 +286,28 @@ def mi_histories(fit_paths: list[str | Path]) -> dict[str, dict[str, list[float]
     return histories
 
 
+def mi_absence(fit_paths: list[str | Path]) -> str:
+    """Why the fit.json files hold no per-epoch MI, per method that trains by epochs: MI not
+    measured (``early_stopping`` off, the only use of the measurement) or nothing to measure
+    (each network predicts one contrast)."""
+    reasons: dict[str, str] = {}
+    for path in fit_paths:
+        record = json.loads(Path(path).read_text())
+        if "mi" not in record and "early_stopping" not in record.get("params", {}):
+            continue
+        params = record.get("params", {})
+        if params.get("early_stopping") is False:
+            profile = params.get("profile")
+            reasons[record["method"]] = ("early_stopping off" + (
+                f", as in its '{profile}' profile" if profile else "") + ": MI not measured")
+        else:
+            reasons[record["method"]] = "one contrast per network"
+    if not reasons:
+        return "No per-epoch MI: no method here fits by epochs"
+    listed = ", ".join(f"{method} ({why})" for method, why in sorted(reasons.items()))
+    return f"No per-epoch MI: {listed}; no other method fits by epochs"
+
+
 def write_mi(*, fit_paths: list[str | Path], truth_paths: dict[str, dict[str, str | Path]],
              mask_paths: dict[str, str | Path], title: str, pdf: str | Path,
              png: str | Path) -> None:
@@ -296,7 +318,8 @@ def write_mi(*, fit_paths: list[str | Path], truth_paths: dict[str, dict[str, st
     histories = mi_histories(fit_paths)
     subjects = sorted({s for curves in histories.values() for s in curves})
     truth_mi = {s: truth_mutual_information(truth_paths[s], mask_paths[s]) for s in subjects}
-    save_figure(mi_figure(histories, truth_mi, title), pdf, png)
+    absence = "" if histories else mi_absence(fit_paths)
+    save_figure(mi_figure(histories, truth_mi, title, absence), pdf, png)
 
 
 def write_distributions(*, metric_paths: list[str | Path], methods: list[str], title: str,

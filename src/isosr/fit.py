@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import platform
 import resource
-import shutil
 import sys
 import time
 from collections.abc import Callable, Mapping
@@ -15,17 +14,19 @@ from typing import Any
 
 import numpy as np
 
+from isosr.checkpoint_dir import check_checkpoint_dir, checkpoint_folder
 from isosr.io import (
     Grid,
-    InputError,
     LRImage,
     check_field_of_view,
     load_nifti,
     save_json,
     save_nifti,
 )
+from isosr.masks import binary_mask, check_grid_resolves
 from isosr.methods import create_method, method_spec
 from isosr.methods.base import TrainingContext, TrainingPair
+from isosr.methods.contrast_params import check_parameter_contrasts
 
 
 def peak_host_memory_mb() -> float:
@@ -52,17 +53,15 @@ def peak_gpu_memory_mb(device: str) -> float | None:
 
 def load_grid(mask_path: str | Path) -> Grid:
     """The HR grid of a subject: the brain mask's shape and affine, with the mask."""
-    mask, affine = load_nifti(mask_path)
-    grid = Grid(tuple(mask.shape), affine, mask > 0)
-    if not grid.mask.any():
-        raise InputError(f"{mask_path}: the mask is empty (no voxel > 0)")
-    return grid
+    data, affine = load_nifti(mask_path)
+    return Grid(tuple(data.shape), affine, binary_mask(data, mask_path))
 
 
 def load_lr(lr_paths: Mapping[str, str | Path], acquisitions: Mapping[str, Mapping[str, Any]],
-            grid: Grid) -> dict[str, LRImage]:
+            grid: Grid, mask_path: str | Path) -> dict[str, LRImage]:
     """Every contrast's LR scan with its acquisition (view, slice thickness); a scan that
-    does not cover ``grid`` is refused before any work."""
+    does not cover ``grid`` (from the mask at ``mask_path``), or is finer than it, is refused
+    before any work."""
     lr = {}
     for contrast, path in lr_paths.items():
         data, affine = load_nifti(path)
@@ -70,6 +69,8 @@ def load_lr(lr_paths: Mapping[str, str | Path], acquisitions: Mapping[str, Mappi
         spec = acquisitions[contrast]
         lr[contrast] = LRImage(data, affine, spec["view"], float(spec["thickness"]),
                                spec.get("model", "slice-profile"), float(spec.get("noise", 0.0)))
+    check_grid_resolves(mask_path, grid.affine,
+                        {c: (lr_paths[c], image.affine) for c, image in lr.items()})
     return lr
 
 
@@ -97,6 +98,15 @@ def _cost(device: str, wall: float, threads: int | None) -> dict[str, Any]:
             "host": platform.node()}
 
 
+def _checked(checkpoint_dir: str | Path | None) -> Path | None:
+    """The checkpoint folder as a Path, refused before any work if it exists and is not isosr's
+    own (``isosr.checkpoint_dir``)."""
+    if checkpoint_dir is None:
+        return None
+    check_checkpoint_dir(Path(checkpoint_dir), "checkpoint folder")
+    return Path(checkpoint_dir)
+
+
 def run_fit(*, method: str, params: dict[str, Any] | None, lr_paths: Mapping[str, str | Path],
             acquisitions: Mapping[str, Mapping[str, Any]], mask_path: str | Path,
             output_paths: Mapping[str, str | Path], fit_json: str | Path, seed: int = 0,
@@ -105,28 +115,31 @@ def run_fit(*, method: str, params: dict[str, Any] | None, lr_paths: Mapping[str
     """Fit ``method`` on one subject's LR images (a cohort method: predict with its trained
     ``model_file``); write each contrast on the mask's HR grid and fit.json.
 
-    A method that trains checkpoints into ``checkpoint_dir`` and resumes from it when a killed
-    fit is run again; the directory is removed once the outputs and fit.json are written.
+    A method that trains checkpoints into ``checkpoint_dir`` (an isosr checkpoint folder, see
+    ``isosr.checkpoint_dir``) and resumes from it when a killed fit is run again; isosr's files
+    in it are removed once the outputs and fit.json are written.
     """
+    check_parameter_contrasts(method, params or {}, lr_paths, "--param")
+    checkpoints = _checked(checkpoint_dir)
     grid = load_grid(mask_path)
-    lr = load_lr(lr_paths, acquisitions, grid)
-    checkpoints = None if checkpoint_dir is None else Path(checkpoint_dir)
+    lr = load_lr(lr_paths, acquisitions, grid, mask_path)
     model = create_method(method, params, seed=seed, checkpoint_dir=checkpoints)
-    if method_spec(method).kind == "cohort":
-        if model_file is None:
-            raise ValueError(f"{method} is a cohort method: its trained model file is needed")
-        result, wall = _measured(lambda: model.predict(Path(model_file), lr, grid), threads)
-    else:
-        result, wall = _measured(lambda: model.fit_predict(lr, grid), threads)
-    for contrast, path in output_paths.items():
-        save_nifti(path, np.asarray(result.images[contrast], dtype=np.float32), grid.affine)
-    record = {**model.describe(), **_cost(result.device, wall, threads),
-              "contrasts": sorted(lr_paths),
-              "model_file": None if model_file is None else str(model_file),
-              "epochs": None, **result.history}
-    save_json(fit_json, record)
-    if checkpoints is not None:
-        shutil.rmtree(checkpoints, ignore_errors=True)
+    cohort = method_spec(method).kind == "cohort"
+    if cohort and model_file is None:
+        raise ValueError(f"{method} is a cohort method: its trained model file is needed")
+    # the folder is created once the inputs and parameters are known to be valid
+    with checkpoint_folder(checkpoints):
+        if cohort:
+            result, wall = _measured(lambda: model.predict(Path(model_file), lr, grid), threads)
+        else:
+            result, wall = _measured(lambda: model.fit_predict(lr, grid), threads)
+        for contrast, path in output_paths.items():
+            save_nifti(path, np.asarray(result.images[contrast], dtype=np.float32), grid.affine)
+        record = {**model.describe(), **_cost(result.device, wall, threads),
+                  "contrasts": sorted(lr_paths),
+                  "model_file": None if model_file is None else str(model_file),
+                  "epochs": None, **result.history}
+        save_json(fit_json, record)
     return record
 
 
@@ -139,20 +152,20 @@ def run_train(*, method: str, params: dict[str, Any] | None,
     train.json. ``subjects`` maps each training subject to ``{"hr": {contrast: path},
     "lr": {contrast: path}, "mask": path}``; the checkpoints are removed once both are written.
     """
+    checkpoints = _checked(checkpoint_dir)
     pairs = []
     for subject, files in subjects.items():
         grid = load_grid(files["mask"])
         hr = {c: load_nifti(path)[0] for c, path in files["hr"].items()}
-        pairs.append(TrainingPair(subject, hr, grid, load_lr(files["lr"], acquisitions, grid)))
-    checkpoints = None if checkpoint_dir is None else Path(checkpoint_dir)
+        lr = load_lr(files["lr"], acquisitions, grid, files["mask"])
+        pairs.append(TrainingPair(subject, hr, grid, lr))
     model = create_method(method, params, seed=seed, checkpoint_dir=checkpoints)
     context = TrainingContext(Path(model_file), checkpoints)
     Path(model_file).parent.mkdir(parents=True, exist_ok=True)
-    result, wall = _measured(lambda: model.train(pairs, context), threads)
-    record = {**model.describe(), **_cost(result.device, wall, threads),
-              "training_subjects": sorted(subjects), "contrasts": sorted(acquisitions),
-              "epochs": None, **result.history}
-    save_json(train_json, record)
-    if checkpoints is not None:
-        shutil.rmtree(checkpoints, ignore_errors=True)
+    with checkpoint_folder(checkpoints):
+        result, wall = _measured(lambda: model.train(pairs, context), threads)
+        record = {**model.describe(), **_cost(result.device, wall, threads),
+                  "training_subjects": sorted(subjects), "contrasts": sorted(acquisitions),
+                  "epochs": None, **result.history}
+        save_json(train_json, record)
     return record

@@ -7,7 +7,9 @@ different grids (a 4 mm coronal stack and a 1 mm isotropic volume) meet at the s
 
 from __future__ import annotations
 
+import gzip
 import json
+import zlib
 from collections.abc import Callable
 from contextlib import suppress
 from dataclasses import dataclass
@@ -57,6 +59,21 @@ MAX_GRID_VOXELS = 2**28
 # Affine tolerances: |cosine| between two voxel axes, and the largest qform/sform difference (mm).
 ORTHOGONALITY_TOLERANCE = 1e-3
 AFFINE_TOLERANCE_MM = 1e-3
+# The only image files isosr reads and writes: single-file NIfTI-1 or NIfTI-2, plain or gzipped.
+NIFTI_SUFFIXES = (".nii", ".nii.gz")
+# What a file named otherwise is, by its last suffix (all but DICOM and NRRD open in nibabel).
+OTHER_FORMATS = {
+    suffix: kind for suffixes, kind in (
+        ((".hdr", ".img"), "an Analyze or NIfTI header/image pair"),
+        ((".mgh", ".mgz"), "a FreeSurfer MGH image"), ((".mnc",), "a MINC image"),
+        ((".par", ".rec"), "a Philips PAR/REC image"), ((".head", ".brik"), "an AFNI image"),
+        ((".gii",), "a GIFTI surface"), ((".dcm",), "a DICOM file"), ((".nrrd",), "an NRRD image"),
+        ((".bz2",), "a bzip2-compressed file"), ((".zst",), "a zstd-compressed file"),
+    ) for suffix in suffixes
+}
+GZIP_MAGIC = b"\x1f\x8b"
+# Header size -> (name, offset of its magic: n+1 / n+2 single file, ni1 / ni2 pair, image class).
+NIFTI_HEADERS = {348: ("NIfTI-1", 344, nib.Nifti1Image), 540: ("NIfTI-2", 4, nib.Nifti2Image)}
 # Smallest fraction of the HR grid (of its brain mask, when it has one) an LR scan must image.
 MIN_FIELD_OF_VIEW_COVERAGE = 0.5
 
@@ -108,28 +125,132 @@ def resample_to_grid(data: np.ndarray, affine: np.ndarray, grid: Grid, order: in
 
 
 def load_nifti(path: str | Path) -> tuple[np.ndarray, np.ndarray]:
-    """Read a 3D NIfTI as float32 array and affine, with a clear error for a bad file."""
+    """Read a 3D NIfTI-1 or NIfTI-2 image (``.nii`` or ``.nii.gz``) as float32 array and affine.
+
+    Anything else is refused with one line naming the file and the problem: another format, a
+    compression that does not match the name, a header of another kind, complex or RGB data, a
+    shape that is not 3D or above MAX_GRID_VOXELS (checked before reading the data), a file
+    shorter than its header says, NaN or infinite values, an unusable affine.
+    """
     path = Path(path)
     if not path.exists():
         raise InputError(f"{path}: file not found")
     if not path.is_file():
         raise InputError(f"{path}: not a file")
+    compressed = nifti_suffix(path) == ".nii.gz"
+    image_class = _nifti_image_class(path, compressed)
     try:
-        image = nib.load(str(path))
+        image = image_class.from_filename(str(path))
         affine = np.asarray(image.affine, dtype=np.float64)
-        data = np.asarray(image.dataobj, dtype=np.float32)
-    except Exception as error:  # nibabel raises several unrelated types for corrupt files
-        raise InputError(f"{path}: not a readable NIfTI image ({error})") from error
-    if data.ndim == 4 and data.shape[3] == 1:
-        data = data[..., 0]
-    if data.ndim != 3:
-        raise InputError(f"{path}: expected a 3D image, got shape {data.shape}")
-    if not np.all(np.isfinite(data)):
-        raise InputError(f"{path}: contains NaN or infinite values")
+    except Exception as error:  # nibabel raises several unrelated types for corrupt headers
+        raise InputError(f"{path}: not a readable NIfTI image ({_one_line(error)})") from error
+    data = _read_data(path, image, _image_shape(path, image.header), compressed)
+    non_finite = int(data.size - np.count_nonzero(np.isfinite(data)))
+    if non_finite:
+        raise InputError(f"{path}: contains NaN or infinite values ({non_finite} of {data.size} "
+                         "voxels, as float32: beyond +-3.4e+38 counts as infinite)")
     problem = affine_problem(affine) or _qform_sform_problem(image.header)
     if problem:
         raise InputError(f"{path}: {problem}")
     return data, affine
+
+
+def nifti_suffix(path: Path) -> str:
+    """``.nii`` or ``.nii.gz`` (any case), the suffix of a file isosr reads or writes; any other
+    name is refused, saying what the name suggests it is."""
+    name = path.name.lower()
+    for suffix in NIFTI_SUFFIXES:
+        if name.endswith(suffix):
+            return suffix
+    kind = OTHER_FORMATS.get(path.suffix.lower(), f"a {path.suffix!r} file" if path.suffix
+                             else "a file without extension")
+    raise InputError(f"{path}: {kind}, not a NIfTI image; isosr reads and writes only NIfTI-1 "
+                     "and NIfTI-2 files named .nii or .nii.gz (convert it first)")
+
+
+def _nifti_image_class(path: Path, compressed: bool) -> type[nib.Nifti1Image]:
+    """Nifti1Image or Nifti2Image, from the file's first bytes: a single-file NIfTI-1 (348-byte
+    header, magic n+1) or NIfTI-2 (540 bytes, n+2), compressed exactly when the name says so."""
+    with path.open("rb") as stream:
+        if (stream.read(2) == GZIP_MAGIC) != compressed:
+            raise InputError(f"{path}: named .nii{'.gz' if compressed else ''} but "
+                             f"{'not ' if compressed else ''}gzip-compressed; rename it to "
+                             f"{path.name[:-3] if compressed else path.name + '.gz'}")
+    try:
+        with (gzip.open(path) if compressed else path.open("rb")) as stream:
+            head = stream.read(540)
+    except (OSError, EOFError, zlib.error) as error:
+        raise InputError(f"{path}: damaged gzip data ({_one_line(error)})") from error
+    sizes = {int.from_bytes(head[:4], order) for order in ("little", "big")} & set(NIFTI_HEADERS)
+    if not sizes or len(head) < min(sizes):
+        raise InputError(f"{path}: not a NIfTI image (no NIfTI-1 or NIfTI-2 header)")
+    kind, at, image_class = NIFTI_HEADERS[sizes.pop()]
+    magic = head[at:at + 4]
+    if magic == f"ni{kind[-1]}\0".encode():
+        raise InputError(f"{path}: the header of a {kind} header/image pair (.hdr/.img), not a "
+                         "single-file NIfTI image")
+    if magic != f"n+{kind[-1]}\0".encode():
+        raise InputError(f"{path}: not a NIfTI image (an Analyze 7.5 header, or a damaged "
+                         f"{kind} header: magic {magic!r})")
+    return image_class
+
+
+def _image_shape(path: Path, header: nib.Nifti1Header) -> tuple[int, int, int]:
+    """The 3D shape the header gives (a 4th axis of 1 dropped), for a real-valued image no
+    larger than MAX_GRID_VOXELS: checked before any data is read."""
+    dtype = header.get_data_dtype()
+    if dtype.kind not in "uif":
+        raise InputError(f"{path}: data type {header.get_value_label('datatype')} is not "
+                         "supported; isosr reads real-valued (integer or floating-point) images")
+    shape = tuple(int(n) for n in header.get_data_shape())
+    if len(shape) == 4 and shape[3] == 1:
+        shape = shape[:3]
+    if len(shape) != 3:
+        raise InputError(f"{path}: expected a 3D image, got shape {shape}")
+    if min(shape) < 1:
+        raise InputError(f"{path}: its header gives no voxels (shape {'x'.join(map(str, shape))})")
+    if np.prod(np.asarray(shape, dtype=np.float64)) > MAX_GRID_VOXELS:
+        raise InputError(f"{path}: its header gives {_size_text(shape)}; isosr does not read "
+                         "images this large")
+    return shape
+
+
+def _read_data(path: Path, image: nib.Nifti1Image, shape: tuple[int, int, int],
+               compressed: bool) -> np.ndarray:
+    """The image's data as float32 (values beyond its range become inf); a file shorter than
+    its header says is refused as truncated, saying by how much."""
+    try:
+        with np.errstate(over="ignore"):
+            return np.asarray(image.dataobj, dtype=np.float32).reshape(shape)
+    except (OSError, EOFError, ValueError, zlib.error) as error:  # a short or damaged file
+        dtype, offset = image.header.get_data_dtype(), image.dataobj.offset
+        needed = offset + int(np.prod(shape)) * dtype.itemsize
+        length = _stored_length(path, compressed)
+        if length < needed:
+            raise InputError(f"{path}: truncated: its header describes {needed} bytes "
+                             f"({'x'.join(map(str, shape))} voxels of {dtype} from byte "
+                             f"{offset}), the {'decompressed ' if compressed else ''}file has "
+                             f"{length}") from error
+        raise InputError(f"{path}: not a readable NIfTI image ({_one_line(error)})") from error
+
+
+def _stored_length(path: Path, compressed: bool) -> int:
+    """Bytes in the file (decompressed, for gzip; one whose gzip stream breaks off is refused)."""
+    if not compressed:
+        return path.stat().st_size
+    length = 0
+    try:
+        with gzip.open(path) as stream:
+            while chunk := stream.read(2**24):
+                length += len(chunk)
+    except (OSError, EOFError, zlib.error) as error:
+        raise InputError(f"{path}: truncated or damaged gzip data ({_one_line(error)})"
+                         ) from error
+    return length
+
+
+def _one_line(error: BaseException) -> str:
+    return " ".join(str(error).split())
 
 
 def affine_problem(affine: np.ndarray) -> str | None:
@@ -166,14 +287,30 @@ def _qform_sform_problem(header: object) -> str | None:
 
 def save_nifti(path: str | Path, data: np.ndarray, affine: np.ndarray,
                dtype: type = np.float32) -> None:
-    """Write a NIfTI atomically (temporary file, then rename), creating parent folders."""
+    """Write a NIfTI-1 image atomically (temporary file, then rename), creating parent folders:
+    ``.nii`` plain, ``.nii.gz`` gzip-compressed, any other name refused (InputError). Data that
+    are NaN or infinite, or become so in ``dtype`` (float32 overflow), are refused (OutputError)
+    and nothing is written."""
     path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    image = nib.Nifti1Image(np.asarray(data, dtype=dtype), np.asarray(affine, dtype=np.float64))
+    suffix = nifti_suffix(path)
+    values = np.asarray(data)
+    with np.errstate(over="ignore", invalid="ignore"):
+        array = values.astype(dtype)
+    finite = np.isfinite(values)
+    overflow = 0
+    if np.issubdtype(array.dtype, np.floating):
+        overflow = int(np.count_nonzero(finite & ~np.isfinite(array)))
+    non_finite = values.size - int(np.count_nonzero(finite)) + overflow
+    if non_finite:
+        beyond = (f", {overflow} of them beyond the range of {array.dtype} "
+                  f"(+-{np.finfo(array.dtype).max:.2g})" if overflow else "")
+        raise OutputError(f"{path}: {non_finite} of {values.size} voxels are NaN or infinite"
+                          f"{beyond}; not written")
+    image = nib.Nifti1Image(array, np.asarray(affine, dtype=np.float64))
     image.header.set_xyzt_units("mm", "sec")
     image.set_qform(image.affine, code=1)
     image.set_sform(image.affine, code=1)
-    _write_atomically(path, f".{path.name}.partial.nii.gz",
+    _write_atomically(path, f".{path.name}.partial{suffix}",
                       lambda partial: nib.save(image, str(partial)))
 
 
@@ -265,16 +402,20 @@ def check_resolution(resolution_mm: float) -> None:
 
 def check_grid_size(shape: tuple[int, ...], resolution_mm: float) -> None:
     """Refuse an empty grid, or one above MAX_GRID_VOXELS, saying the size it would need."""
-    voxels = int(np.prod(np.asarray(shape, dtype=np.float64)))
-    size = "x".join(str(n) for n in shape)
     if min(shape) < 1:
         raise InputError(f"a {resolution_mm:g} mm grid over this field of view has no voxels "
-                         f"({size}): the resolution exceeds the field of view")
-    if voxels > MAX_GRID_VOXELS:
-        raise InputError(f"a {resolution_mm:g} mm grid over this field of view would need {size} "
-                         f"= {voxels:.3g} voxels ({voxels * 4 / 2**30:.3g} GiB per float32 "
-                         f"image), above the limit of {MAX_GRID_VOXELS:.3g} voxels (1 GiB); "
-                         "choose a coarser resolution")
+                         f"({'x'.join(str(n) for n in shape)}): the resolution exceeds the field "
+                         "of view")
+    if np.prod(np.asarray(shape, dtype=np.float64)) > MAX_GRID_VOXELS:
+        raise InputError(f"a {resolution_mm:g} mm grid over this field of view would need "
+                         f"{_size_text(shape)}; choose a coarser resolution")
+
+
+def _size_text(shape: tuple[int, ...]) -> str:
+    """'512x512x1025 = 2.69e+08 voxels (1 GiB per float32 image), above the limit of ...'."""
+    voxels = float(np.prod(np.asarray(shape, dtype=np.float64)))
+    return (f"{'x'.join(str(n) for n in shape)} = {voxels:.3g} voxels ({voxels * 4 / 2**30:.3g} "
+            f"GiB per float32 image), above the limit of {MAX_GRID_VOXELS:.3g} voxels (1 GiB)")
 
 
 def field_of_view_coverage(shape: tuple[int, ...], affine: np.ndarray, grid: Grid,

@@ -27,6 +27,12 @@ from isosr.vocabulary import VIEW_WORLD_AXIS
 
 MODELS = ("spline", "slice-profile", "kspace", "decimate")
 FWHM_PER_SIGMA = 2.0 * np.sqrt(2.0 * np.log(2.0))
+# Largest angle (degrees) between a view's slice normal (its world axis) and the HR array axis it
+# slices along. Within 30 degrees every other array axis is at least 60 degrees off, so the axis
+# is clearly the view's; beyond it the choice is ambiguous (at 45 degrees between two world axes,
+# two views would slice along the same array axis and give identical stacks).
+MAX_SLICE_OBLIQUITY_DEGREES = 30.0
+FLOAT32_MAX = float(np.finfo(np.float32).max)
 
 
 @dataclass(frozen=True)
@@ -54,6 +60,21 @@ def through_plane_axis(affine: np.ndarray, view: str) -> int:
     """The array axis whose direction is closest to the world axis normal to ``view`` slices."""
     directions = np.asarray(affine)[:3, :3] / voxel_spacing(affine)
     return int(np.argmax(np.abs(directions[VIEW_WORLD_AXIS[view], :])))
+
+
+def check_slice_direction(affine: np.ndarray, view: str) -> None:
+    """Refuse to slice an image in ``view`` when no array axis is within
+    MAX_SLICE_OBLIQUITY_DEGREES of the view's world axis, naming the angle to each."""
+    directions = np.asarray(affine)[:3, :3] / voxel_spacing(affine)
+    cosines = np.clip(np.abs(directions[VIEW_WORLD_AXIS[view], :]), 0.0, 1.0)
+    angles = np.degrees(np.arccos(cosines))
+    if angles.min() > MAX_SLICE_OBLIQUITY_DEGREES + 1e-6:
+        world = "xyz"[VIEW_WORLD_AXIS[view]]
+        raise InputError(f"the {view} view slices along world axis {world}, which is "
+                         f"{', '.join(f'{a:.1f}' for a in angles)} degrees from array axes 0, 1, "
+                         f"2: none is within {MAX_SLICE_OBLIQUITY_DEGREES:g} degrees, so the "
+                         "slice direction is ambiguous; resample the image onto axes closer to "
+                         "the world axes")
 
 
 def slice_centres(n_hr: int, step: float, integer: bool = False) -> np.ndarray:
@@ -106,17 +127,20 @@ def _kspace_lowpass(data: np.ndarray, axis: int, spacing: float, thickness: floa
 
 
 def add_rician_noise(data: np.ndarray, sigma: float, rng: np.random.Generator) -> np.ndarray:
-    """Magnitude of the image plus complex Gaussian noise of standard deviation ``sigma``."""
+    """Magnitude of the image plus complex Gaussian noise of standard deviation ``sigma``
+    (``np.hypot``: no squares that overflow)."""
     if sigma == 0:
         return data
     real = data + rng.normal(0.0, sigma, data.shape)
     imaginary = rng.normal(0.0, sigma, data.shape)
-    return np.sqrt(real**2 + imaginary**2)
+    return np.hypot(real, imaginary)
 
 
 def simulate_lr(hr: np.ndarray, affine: np.ndarray, acquisition: Acquisition,
                 seed: int | str = 0) -> tuple[np.ndarray, np.ndarray]:
-    """Simulate the LR acquisition of ``hr``; returns (LR data, LR affine)."""
+    """Simulate the LR acquisition of ``hr``; returns (LR data, LR affine). A stack that would
+    not be finite in float32 (a huge noise or intensity) is refused."""
+    check_slice_direction(affine, acquisition.view)
     axis = through_plane_axis(affine, acquisition.view)
     spacing = float(voxel_spacing(affine)[axis])
     step = acquisition.thickness / spacing
@@ -130,6 +154,12 @@ def simulate_lr(hr: np.ndarray, affine: np.ndarray, acquisition: Acquisition,
     centres = slice_centres(hr.shape[axis], step, integer=acquisition.model == "decimate")
     lr = degrade_along(hr, axis, spacing, acquisition, centres)
     lr = add_rician_noise(lr, acquisition.noise, np.random.default_rng(stable_seed(seed)))
+    beyond = int(lr.size - np.count_nonzero(np.abs(lr) <= FLOAT32_MAX))  # NaN counts too
+    if beyond:
+        raise InputError(f"the simulated LR stack has {beyond} of {lr.size} voxels that are not "
+                         f"finite in float32 (|value| > {FLOAT32_MAX:.2g}): lower the noise "
+                         f"({acquisition.noise:g}) or rescale the image (largest |intensity| "
+                         f"{float(np.abs(hr).max()):.3g})")
     return lr.astype(np.float32), lr_affine(affine, axis, centres)
 
 

@@ -17,9 +17,8 @@ from typing import Any
 import numpy as np
 import torch
 
+from isosr.checkpoint_dir import STATE_FILE
 from isosr.io import Grid, LRImage
-
-STATE_FILE = "state.pt"
 
 
 def fingerprint(description: dict[str, Any], lr: dict[str, LRImage], grid: Grid) -> str:
