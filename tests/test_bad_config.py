@@ -7,6 +7,9 @@ from __future__ import annotations
 
 import copy
 import hashlib
+import shutil
+import subprocess
+import sys
 import time
 from pathlib import Path
 
@@ -360,3 +363,28 @@ def test_snakemake_itself_refuses_a_non_utf8_config_before_the_workflow(tmp_path
     assert result.returncode != 0
     assert "UnicodeDecodeError" in result.stdout + result.stderr
     assert digest(tmp_path) == before
+
+
+@pytest.mark.parametrize("content, fragment", [
+    (DEFAULT.encode() + b"\xff\xfe", "not a UTF-8 text file (byte 0xff"),
+    (DEFAULT.encode() + b"seed: 3\n", "seed is given twice"),
+])
+def test_the_default_config_is_read_strictly_before_snakemake_reads_it(tmp_path, content,
+                                                                      fragment):
+    """Without --configfile the Snakefile reads its own config.yaml: a copy of the workflow with a
+    bad one stops in one line naming it, before Snakemake's own (traceback) reading."""
+    checkout = tmp_path / "checkout"
+    checkout.mkdir()
+    shutil.copy(REPO / "Snakefile", checkout)
+    shutil.copytree(REPO / "workflow", checkout / "workflow")
+    (checkout / "config.yaml").write_bytes(content)
+    before = digest(tmp_path)
+    result = subprocess.run([sys.executable, "-m", "snakemake", "--snakefile",
+                             str(checkout / "Snakefile"), "--directory", str(checkout),
+                             "--dry-run", "--cores", "1"], capture_output=True, text=True,
+                            timeout=120)
+    errors = [line for line in (result.stdout + result.stderr).splitlines() if line.strip()]
+    assert result.returncode != 0 and len(errors) == 1, errors
+    assert errors[0].startswith(f"isosr error: {checkout / 'config.yaml'}: ") and fragment in \
+        errors[0], errors
+    assert {k: v for k, v in digest(tmp_path).items() if ".snakemake" not in k} == before

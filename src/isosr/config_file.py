@@ -108,3 +108,12 @@ def load_config_file(path: str | Path) -> Any:
         raise InputError(f"{path}:{where} not valid YAML ({problem})") from None
     except yaml.YAMLError as error:
         raise InputError(f"{path}: not valid YAML ({' '.join(str(error).split())})") from None
+
+
+def check_config_file(path: str | Path) -> None:
+    """Read ``path`` strictly; exit with one line ``isosr error: ...`` if it is refused (for the
+    workflow, before Snakemake reads the file its own way)."""
+    try:
+        load_config_file(path)
+    except InputError as error:
+        raise SystemExit(f"isosr error: {error}") from None

@@ -11,7 +11,7 @@ from snakemake.utils import validate
 
 import isosr.paths as paths
 from isosr.config import ConfigError, Plan
-from isosr.config_file import load_config_file
+from isosr.config_file import check_config_file
 from isosr.io import InputError
 from isosr.vocabulary import CONTRASTS
 from isosr.data.templates import field_of_view_mm
@@ -21,10 +21,7 @@ from isosr.repeats import SUFFIX_PATTERN
 # Snakemake has read the config files already, keeping the last of two equal keys and every alias
 # (which validation would expand); read each again strictly before the config is walked.
 for _configfile in workflow.configfiles:
-    try:
-        load_config_file(_configfile)
-    except InputError as error:
-        raise SystemExit(f"isosr error: {error}") from None
+    check_config_file(_configfile)
 # A schema violation is one line too: the key and jsonschema's message (without the schema).
 try:
     validate(config, schema="../schemas/config.schema.yaml")
