@@ -108,7 +108,8 @@ def test_trained_sainr_beats_interpolation_on_a_held_out_subject(tmp_path):
     scores = {name: psnr(image, hr, grid.mask) for name, image in
               {"sa-inr": result.images["T1w"], "nearest": nearest, "cubic": cubic}.items()}
     assert scores["sa-inr"] > scores["nearest"] + 1.0, scores
-    # measured: 30.0 dB vs nearest 27.8 and cubic 30.3; 800 steps reach 30.7, past cubic
+    # measured with seeds 0-3: 30.2-30.6 dB vs nearest 27.8 and cubic 30.3 (0.07 below to 0.3
+    # above cubic, 0.43 dB or more inside the margin); 800 steps reach 30.7, past cubic
     assert scores["sa-inr"] > scores["cubic"] - 0.5, scores
 
 
