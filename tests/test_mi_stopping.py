@@ -19,6 +19,7 @@ import pytest
 import torch
 from test_inr import TINY_NETWORK, one_torch_thread, smooth_case  # noqa: F401 (autouse fixture)
 
+from isosr.io import InputError
 from isosr.methods import create_method
 from isosr.methods.inr.mi_stopping import MIPlateau, predicted_mutual_information
 from isosr.methods.inr.params import SplitHeadParams
@@ -30,8 +31,8 @@ from isosr.methods.inr.training import Trainer
 # last 8. So any CPU's fit stops well before epoch 30 with 0.05, while the default 0.001 is of
 # the order of the late jitter (0.001-0.015): whether it fires at all is machine-dependent.
 WIDE_TOLERANCE = 0.05
-CONVERGING = {**TINY_NETWORK, "epochs": 30, "early_stopping": True, "mi_window": 4,
-              "mi_tolerance": WIDE_TOLERANCE}
+CONVERGING = {**TINY_NETWORK, "epochs": 30, "early_stopping": True, "mi_rule": "plateau",
+              "mi_window": 4, "mi_tolerance": WIDE_TOLERANCE}
 
 
 def first_plateau(mi: list[float], rule: MIPlateau) -> int | None:
@@ -41,9 +42,33 @@ def first_plateau(mi: list[float], rule: MIPlateau) -> int | None:
 
 # --- the rule on constructed sequences --------------------------------------------------------
 
-def test_defaults_are_a_four_epoch_window_and_a_thousandth_of_a_nat():
-    defaults = SplitHeadParams()
-    assert (defaults.early_stopping, defaults.mi_window, defaults.mi_tolerance) == (True, 4, 1e-3)
+def test_defaults_are_the_released_codes_rule_for_paper_and_the_plateau_rule_for_fast():
+    paper, fast = SplitHeadParams(), SplitHeadParams(profile="fast")
+    assert (paper.early_stopping, paper.mi_rule, paper.mi_window, paper.mi_tolerance) == (
+        True, "mcginnis2023", 4, 1e-4)
+    assert (fast.early_stopping, fast.mi_rule, fast.mi_tolerance) == (False, "plateau", 1e-3)
+    assert SplitHeadParams(mi_rule="plateau").mi_tolerance == 1e-3  # the rule's own default
+    with pytest.raises(InputError, match="mi_rule: 'mcginnis' is not one of"):
+        SplitHeadParams(mi_rule="mcginnis")
+
+
+def test_the_released_codes_rule_on_a_halving_mi_increment():
+    """MI rises by 0.4, 0.2, 0.1, ... nats. With 4 values, the buffer's mean change moves by
+    (d[k-4] - d[k-1]) / 3 = 0.4 * 0.5^(k-5) * 7/24 between histories of k-1 and k values: below
+    1e-4 first at k = 16. The plateau rule's mean itself, 0.4 * 0.5^(k-4) * 7/12, is below 1e-3
+    first at k = 12."""
+    mi = [0.0]
+    for n in range(1, 30):
+        mi.append(mi[-1] + 0.4 * 0.5 ** (n - 1))
+    assert first_plateau(mi, MIPlateau(4, 1e-4, "mcginnis2023")) == 16
+    assert first_plateau(mi, MIPlateau(4, 1e-3, "plateau")) == 12
+
+
+def test_the_released_codes_rule_stops_on_a_steady_slope_the_plateau_rule_does_not():
+    slope = [0.3 + 0.01 * n for n in range(20)]  # 0.01 nats per epoch, for ever
+    assert first_plateau(slope, MIPlateau(4, 1e-4, "mcginnis2023")) == 5  # window + 1 values
+    assert first_plateau(slope, MIPlateau(4, 1e-3, "plateau")) is None
+    assert not MIPlateau(4, 1.0, "mcginnis2023").reached(slope[:4])  # needs window + 1 values
 
 
 def test_plateau_reached_at_a_known_epoch():

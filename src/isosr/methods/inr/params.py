@@ -14,6 +14,7 @@ from dataclasses import dataclass, field, fields
 from typing import Any
 
 from isosr.io import InputError
+from isosr.methods.inr.mi_stopping import MI_RULES
 
 PROFILES: dict[str, dict[str, Any]] = {
     # McGinnis et al. 2023, Sect. 2 "Implementation and Training" and config/*_mlpv2.yaml.
@@ -31,6 +32,7 @@ PROFILES: dict[str, dict[str, Any]] = {
         "epochs": 50,
         "batch_size": 1000,
         "early_stopping": True,
+        "mi_rule": "mcginnis2023",  # the released code's rule (the paper gives none)
     },
     # Instant-NGP's hash encoding (16 mm coarsest cells down to the HR voxel, growth ~1.35 per
     # level over 8 levels at 2 mm, 2 features per level, 2^19 entries, its Adam settings for the
@@ -53,6 +55,7 @@ PROFILES: dict[str, dict[str, Any]] = {
         "epochs": 4,
         "batch_size": 4096,
         "early_stopping": False,  # an MI plateau over 4 epochs cannot show within 4 epochs
+        "mi_rule": "plateau",
     },
 }
 
@@ -105,10 +108,14 @@ class INRParams:
         "help": "weight of each contrast's MSE (default 1: the paper's alpha = beta = 1)"})
     early_stopping: bool | None = field(default=None, metadata={
         "help": "stop at the plateau of the predicted contrasts' MI"})
+    mi_rule: str | None = field(default=None, metadata={
+        "help": ("MI stopping rule: mcginnis2023 (released code: the window's mean absolute MI "
+                 "change moves by < tolerance between epochs) or plateau (that mean < "
+                 "tolerance)")})
     mi_window: int = field(default=4, metadata={
         "help": "epochs of the MI plateau test"})
-    mi_tolerance: float = field(default=1e-3, metadata={
-        "help": "mean absolute MI change (nats) below which the fit stops"})
+    mi_tolerance: float | None = field(default=None, metadata={
+        "help": "tolerance of the MI rule in nats (default: 1e-4 mcginnis2023, 1e-3 plateau)"})
     device: str = field(default="auto", metadata={
         "help": "auto (CUDA if present), cpu or cuda"})
 
@@ -120,6 +127,10 @@ class INRParams:
         for name, value in PROFILES[self.profile].items():
             if name in names and getattr(self, name) is None:
                 setattr(self, name, value)
+        if self.mi_rule not in MI_RULES:
+            raise InputError(f"mi_rule: {self.mi_rule!r} is not one of {sorted(MI_RULES)}")
+        if self.mi_tolerance is None:
+            self.mi_tolerance = MI_RULES[self.mi_rule]
         self._check()
 
     def _required(self) -> tuple[dict[str, int], tuple[str, ...]]:
@@ -157,8 +168,9 @@ class INRParams:
                              f"hash_coarsest_mm ({self.hash_coarsest_mm})")
         if not isinstance(self.early_stopping, bool):
             raise InputError(f"early_stopping: expected true or false, got {self.early_stopping!r}")
-        if self.mi_tolerance < 0:
-            raise InputError(f"mi_tolerance: must be >= 0, got {self.mi_tolerance}")
+        tolerance = self.mi_tolerance
+        if isinstance(tolerance, bool) or not isinstance(tolerance, int | float) or tolerance < 0:
+            raise InputError(f"mi_tolerance: must be a number >= 0, got {tolerance!r}")
         negative = {c: w for c, w in self.loss_weights.items() if not w >= 0}
         if negative:
             raise InputError(f"loss_weights: weights must be >= 0, got {negative}")

@@ -125,7 +125,7 @@ class Trainer:
         self.generator = torch.Generator(device=self.device).manual_seed(seed)
         self.weights = torch.tensor([params.loss_weights.get(c, 1.0) for c in samples.contrasts],
                                     dtype=torch.float32, device=self.device)
-        self.plateau = MIPlateau(params.mi_window, params.mi_tolerance)
+        self.plateau = MIPlateau(params.mi_window, params.mi_tolerance, params.mi_rule)
         self.records: list[EpochRecord] = []
         self.stopped = False
         self.resumed_at = 0
