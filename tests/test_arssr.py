@@ -20,7 +20,7 @@ from isosr.fit import run_fit, run_train
 from isosr.io import Grid, LRImage, load_nifti, save_nifti, voxel_to_world
 from isosr.methods import create_method
 from isosr.methods.arssr.method import ArSSRNetwork
-from isosr.methods.arssr.params import ArSSRParams
+from isosr.methods.arssr.params import ArSSRParams, epoch_steps
 from isosr.methods.base import TrainingContext, TrainingPair
 from isosr.methods.cohort_sampling import positions_in_lr
 from isosr.metrics import psnr
@@ -214,3 +214,13 @@ def test_a_published_model_is_fetched_verified_and_predicts_like_the_trained_one
         create_method("arssr", {**TINY, "epochs": 1}).predict(
             path, pair("00", *cohort()[0][1:]).lr, cohort()[0][2]).images["T1w"]
         for path in (trained / "model.pt", tmp_path / "good" / model)))
+
+
+def test_an_epoch_is_six_crops_per_training_image_as_in_the_paper():
+    """Wu et al.: 6 patches per training image, 15 per step: 780 x 6 / 15 = 312 steps per epoch
+    on their HCP training set; 5 training subjects make ceil(30 / 15) = 2, 7 make ceil(42/15)."""
+    paper = ArSSRParams()
+    assert (paper.patches_per_image, paper.patches_per_step) == (6, 15)
+    assert [epoch_steps(paper, n) for n in (780, 5, 7, 1)] == [312, 2, 3, 1]
+    assert epoch_steps(ArSSRParams(profile="cpu"), 5) == 25  # fixed by the cpu profile
+    assert epoch_steps(ArSSRParams(steps_per_epoch=9), 780) == 9

@@ -26,7 +26,7 @@ from torch import nn
 from torch.nn import functional
 
 from isosr.io import Grid, LRImage
-from isosr.methods.arssr.params import ArSSRParams
+from isosr.methods.arssr.params import ArSSRParams, epoch_steps
 from isosr.methods.base import (
     CohortMethod,
     FitResult,
@@ -192,7 +192,7 @@ class ArSSR(CohortMethod):
         device = select_device(params.device)
         contrasts = sorted(pairs[0].lr)
         fingerprint = cohort_fingerprint({**self.describe(), "device": str(device)}, pairs)
-        steps = params.steps_per_epoch or -(-len(pairs) // params.patches_per_step)
+        steps = epoch_steps(params, len(pairs))
 
         def job(index: int, contrast: str) -> ContrastJob:
             sampler = CropSampler(pairs, contrast, params.lr_patch, params.points_per_patch,

@@ -3,7 +3,8 @@
 ``paper``: Wu et al. 2023 (Sect. 3.3-3.4, 4.2) and their released code: RDN encoder (8 residual
 dense blocks of 3 conv layers, growth 64, 128 output features), decoder of 8 fully-connected
 layers of width 256 in two residual stages, 15 patches of 10^3 LR voxels x 8000 HR points per
-step, L1 loss, Adam 1e-4 halved every 200 epochs, 2500 epochs. ``cpu``: a small RDN and decoder
+step, an epoch of 6 crops per training image (780 x 6 / 15 = 312 steps on their HCP training
+set), L1 loss, Adam 1e-4 halved every 200 epochs, 2500 epochs. ``cpu``: a small RDN and decoder
 with fewer, faster steps, for 2-core demos (minutes on the embedded cohort). Fields left at
 ``None`` come from the profile; explicit keys win.
 """
@@ -28,14 +29,14 @@ PROFILES: dict[str, dict[str, Any]] = {
     "paper": {
         "encoder": "rdn", "encoder_blocks": 8, "encoder_layers": 3, "encoder_width": 64,
         "feature_size": 128, "decoder_width": 256, "lr_patch": 10, "points_per_patch": 8000,
-        "patches_per_step": 15, "steps_per_epoch": None, "epochs": 2500, "learning_rate": 1e-4,
-        "lr_halving_epochs": 200,
+        "patches_per_step": 15, "patches_per_image": 6, "steps_per_epoch": None,
+        "epochs": 2500, "learning_rate": 1e-4, "lr_halving_epochs": 200,
     },
     "cpu": {
         "encoder": "rdn", "encoder_blocks": 2, "encoder_layers": 3, "encoder_width": 16,
         "feature_size": 32, "decoder_width": 64, "lr_patch": 10, "points_per_patch": 2000,
-        "patches_per_step": 4, "steps_per_epoch": 25, "epochs": 20, "learning_rate": 2e-3,
-        "lr_halving_epochs": 10,
+        "patches_per_step": 4, "patches_per_image": 6, "steps_per_epoch": 25, "epochs": 20,
+        "learning_rate": 2e-3, "lr_halving_epochs": 10,
     },
 }
 
@@ -54,8 +55,10 @@ class ArSSRParams:
     lr_patch: int | None = help_field("training crop: LR voxels per axis")
     points_per_patch: int | None = help_field("HR points sampled per crop per step")
     patches_per_step: int | None = help_field("crops per optimiser step")
+    patches_per_image: int | None = help_field(
+        "crops per training image and epoch (the paper's 6 patches of 40^3 per image)")
     steps_per_epoch: int | None = help_field(
-        "steps per epoch (None: one crop per training subject)")
+        "steps per epoch (None: patches_per_image x training subjects / patches_per_step)")
     epochs: int | None = help_field("training epochs per contrast")
     learning_rate: float | None = help_field("Adam learning rate")
     lr_halving_epochs: int | None = help_field("the learning rate halves every this many epochs")
@@ -67,6 +70,14 @@ class ArSSRParams:
         check_choice("device", self.device, DEVICES)
         check_integers(self, {"encoder_blocks": 1, "encoder_layers": 1, "encoder_width": 1,
                               "feature_size": 1, "decoder_width": 1, "lr_patch": 4,
-                              "points_per_patch": 1, "patches_per_step": 1, "steps_per_epoch": 1,
+                              "points_per_patch": 1, "patches_per_step": 1,
+                              "patches_per_image": 1, "steps_per_epoch": 1,
                               "epochs": 1, "lr_halving_epochs": 1}, optional=("steps_per_epoch",))
         check_number("learning_rate", self.learning_rate, 0.0, strict=True)
+
+
+def epoch_steps(params: ArSSRParams, training_images: int) -> int:
+    """Optimiser steps per epoch: ``steps_per_epoch`` if set, else as the paper defines an epoch,
+    ``patches_per_image`` crops of every training image in steps of ``patches_per_step``."""
+    return params.steps_per_epoch or -(-training_images * params.patches_per_image
+                                       // params.patches_per_step)
