@@ -305,7 +305,7 @@ def test_slice_profile_mean_matches_the_analytic_profile():
     affine = oblique_affine(1.0) @ np.diag([1.5, 2.0, 5.0, 1.0])  # 5 mm slices along axis 2
     image = LRImage(np.zeros((4, 4, 4), np.float32), affine, "axial", 5.0)
     frame = CoordinateFrame(np.zeros(3), 50.0)
-    profile = SliceProfile.of([image], frame, samples=4096, device=torch.device("cpu"))
+    profile = SliceProfile.of({"T1w": image}, frame, samples=4096, device=torch.device("cpu"))
     generator = torch.Generator().manual_seed(0)
     offsets = profile.offsets(torch.zeros(3, dtype=torch.int64), generator).double().numpy()
     offsets_mm = offsets * frame.half_extent  # (3 voxels, samples, 3) world mm
@@ -318,6 +318,29 @@ def test_slice_profile_mean_matches_the_analytic_profile():
         for axis, width in ((0, 1.5), (1, 2.0)):
             in_plane = np.cos(2 * np.pi * frequency * offsets_mm @ columns[:, axis]).mean(axis=1)
             np.testing.assert_allclose(in_plane, np.sinc(frequency * width), atol=0.01)
+
+
+@pytest.mark.parametrize("model", ["spline", "decimate"])
+def test_slice_profile_follows_a_point_sampling_acquisition_model(model):
+    """spline and decimate sample the image at the slice centre: no through-plane spread, the
+    in-plane box of one voxel as for every model."""
+    affine = oblique_affine(1.0) @ np.diag([1.5, 2.0, 5.0, 1.0])
+    image = LRImage(np.zeros((4, 4, 4), np.float32), affine, "axial", 5.0, model)
+    frame = CoordinateFrame(np.zeros(3), 50.0)
+    profile = SliceProfile.of({"T1w": image}, frame, samples=256, device=torch.device("cpu"))
+    offsets = profile.offsets(torch.zeros(2, dtype=torch.int64), torch.Generator().manual_seed(0))
+    offsets_mm = offsets.double().numpy() * frame.half_extent
+    columns = affine[:3, :3] / np.linalg.norm(affine[:3, :3], axis=0)
+    np.testing.assert_allclose(offsets_mm @ columns[:, 2], 0.0, atol=1e-5)
+    assert np.abs(offsets_mm @ columns[:, 0]).max() == pytest.approx(0.75, abs=0.02)
+
+
+def test_slice_profile_refuses_the_kspace_model_by_name():
+    image = LRImage(np.zeros((4, 4, 4), np.float32), np.diag([2.0, 2.0, 5.0, 1.0]), "axial", 5.0,
+                    "kspace")
+    with pytest.raises(InputError, match="cannot follow FLAIR's acquisition model 'kspace'"):
+        SliceProfile.of({"FLAIR": image}, CoordinateFrame(np.zeros(3), 50.0), 4,
+                        torch.device("cpu"))
 
 
 def test_slice_profile_predicts_a_voxel_as_the_mean_of_the_network_over_its_samples():

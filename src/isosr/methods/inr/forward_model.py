@@ -3,26 +3,31 @@
 - ``point`` (McGinnis et al. 2023): the INR at the voxel centre.
 - ``slice-profile`` (as NeSVoR does for fetal stacks): the INR averaged over the voxel's point
   spread function, so a thick slice supervises the slab it measured rather than one point.
-  Through-plane a Gaussian with FWHM = slice thickness (the acquisition model of the
-  ``slice-profile`` scenarios), in-plane a box of one voxel. Each training step draws, per LR
-  voxel, ``samples`` points from that profile: in-plane offsets uniform in the box, through-plane
+  In-plane a box of one voxel; through-plane the profile of the scan's acquisition model
+  (``LRImage.model``, see ``isosr.simulate``): a Gaussian with FWHM = slice thickness for
+  ``slice-profile``, none (the slice centre) for ``spline`` and ``decimate``, which sample the
+  image at the slice centre. ``kspace`` (an ideal low-pass: a sinc profile, with negative lobes,
+  that no sampling density follows) is refused by name. Each training step draws, per LR voxel,
+  ``samples`` points from that profile: in-plane offsets uniform in the box, through-plane
   offsets stratified (one per equal-probability stratum of the Gaussian), which keeps the
   Monte-Carlo estimate of the average unbiased with little variance.
 """
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Mapping
 from dataclasses import dataclass
 
 import numpy as np
 import torch
 
-from isosr.io import LRImage, voxel_spacing
+from isosr.io import InputError, LRImage, voxel_spacing
 from isosr.methods.inr.coordinates import CoordinateFrame
 from isosr.simulate import FWHM_PER_SIGMA, through_plane_axis
 
 STRATUM_EDGE = 1e-6  # keeps the Gaussian quantile finite at the ends of the outer strata
+# Acquisition model -> whether its through-plane profile is the Gaussian (else the slice centre).
+THROUGH_PLANE_GAUSSIAN = {"slice-profile": True, "spline": False, "decimate": False}
 
 
 @dataclass(frozen=True)
@@ -38,16 +43,22 @@ class SliceProfile:
     normal: torch.Tensor
 
     @classmethod
-    def of(cls, images: Sequence[LRImage], frame: CoordinateFrame, samples: int,
+    def of(cls, images: Mapping[str, LRImage], frame: CoordinateFrame, samples: int,
            device: torch.device) -> SliceProfile:
-        """The profiles of ``images`` (in sample-contrast order) in ``frame``."""
+        """The profiles of ``images`` ({contrast: image}, in sample-contrast order) in ``frame``;
+        an acquisition model without a samplable profile is refused naming the contrast."""
         in_plane, normal = [], []
-        for image in images:
+        for contrast, image in images.items():
+            if image.model not in THROUGH_PLANE_GAUSSIAN:
+                raise InputError(f"forward_model: 'slice-profile' cannot follow {contrast}'s "
+                                 f"acquisition model {image.model!r} (an ideal low-pass: its sinc "
+                                 "profile has negative lobes); use forward_model: point")
             axis = through_plane_axis(image.affine, image.view)
             columns = np.asarray(image.affine, dtype=np.float64)[:3, :3] / frame.half_extent
             direction = columns[:, axis] / voxel_spacing(image.affine)[axis]
             in_plane.append(np.stack([columns[:, a] for a in range(3) if a != axis]))
-            normal.append(direction * image.thickness / FWHM_PER_SIGMA)
+            sigma = image.thickness / FWHM_PER_SIGMA if THROUGH_PLANE_GAUSSIAN[image.model] else 0
+            normal.append(direction * sigma)
         as_tensor = lambda a: torch.tensor(np.stack(a), dtype=torch.float32, device=device)  # noqa: E731
         return cls(samples, as_tensor(in_plane), as_tensor(normal))
 

@@ -67,7 +67,7 @@ class TrainingSet:
             targets.append(scales[contrast].scale(image.data.reshape(-1)))
             index.append(np.full(image.data.size, position, dtype=np.int64))
         profile = (None if profile_samples is None else SliceProfile.of(
-            [images[c] for c in contrasts], frame, profile_samples, device))
+            {c: images[c] for c in contrasts}, frame, profile_samples, device))
         return cls(torch.from_numpy(np.concatenate(coordinates)).to(device),
                    torch.from_numpy(np.concatenate(targets)).to(device),
                    torch.from_numpy(np.concatenate(index)).to(device), contrasts, profile)
