@@ -54,6 +54,8 @@ def test_inr_fit_writes_volumes_and_a_complete_fit_record(tmp_path):
     assert record["peak_memory_mb"] == record["peak_host_memory_mb"]
     assert record["peak_gpu_memory_mb"] is None
     assert record["wall_seconds"] > 0 and record["coordinates_per_second"] > 0
+    # one compute thread: CPU time about the wall time (margin for helper threads, clocks)
+    assert 0 < record["cpu_seconds"] <= record["wall_seconds"] * 1.5 + 0.1
     assert not (tmp_path / "sr" / "checkpoint").exists()
 
 

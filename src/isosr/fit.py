@@ -74,24 +74,31 @@ def load_lr(lr_paths: Mapping[str, str | Path], acquisitions: Mapping[str, Mappi
     return lr
 
 
-def _measured(job: Callable[[], Any], threads: int | None) -> tuple[Any, float]:
-    """Run ``job`` with PyTorch's CPU threads capped; its result and wall seconds."""
+def cpu_seconds() -> float:
+    """User + system CPU seconds of this process and of the tools it waited for."""
+    own = resource.getrusage(resource.RUSAGE_SELF)
+    tools = resource.getrusage(resource.RUSAGE_CHILDREN)
+    return own.ru_utime + own.ru_stime + tools.ru_utime + tools.ru_stime
+
+
+def _measured(job: Callable[[], Any], threads: int | None) -> tuple[Any, float, float]:
+    """Run ``job`` with PyTorch's CPU threads capped; its result, wall and CPU seconds."""
     torch = loaded_torch()
     if torch is not None and threads is not None:
         torch.set_num_threads(threads)
     if torch is not None and torch.cuda.is_available():
         torch.cuda.reset_peak_memory_stats()
-    start = time.perf_counter()
+    start, cpu = time.perf_counter(), cpu_seconds()
     result = job()
-    return result, time.perf_counter() - start
+    return result, time.perf_counter() - start, cpu_seconds() - cpu
 
 
-def _cost(device: str, wall: float, threads: int | None) -> dict[str, Any]:
-    """Wall time, device, peak memory (of the device that did the work, and of the host) and
-    CPU threads (PyTorch's; for a method without PyTorch, the ``threads`` the job was given)."""
+def _cost(device: str, wall: float, cpu: float, threads: int | None) -> dict[str, Any]:
+    """Wall and CPU time, device, peak memory (of the device that did the work, and of the
+    host) and CPU threads (PyTorch's; for a method without PyTorch, the job's ``threads``)."""
     host, gpu = peak_host_memory_mb(), peak_gpu_memory_mb(device)
     torch = loaded_torch()
-    return {"wall_seconds": wall, "device": device,
+    return {"wall_seconds": wall, "cpu_seconds": cpu, "device": device,
             "peak_memory_mb": host if gpu is None else gpu,
             "peak_host_memory_mb": host, "peak_gpu_memory_mb": gpu,
             "threads": threads if torch is None else torch.get_num_threads(),
@@ -130,12 +137,13 @@ def run_fit(*, method: str, params: dict[str, Any] | None, lr_paths: Mapping[str
     # the folder is created once the inputs and parameters are known to be valid
     with checkpoint_folder(checkpoints):
         if cohort:
-            result, wall = _measured(lambda: model.predict(Path(model_file), lr, grid), threads)
+            result, wall, cpu = _measured(
+                lambda: model.predict(Path(model_file), lr, grid), threads)
         else:
-            result, wall = _measured(lambda: model.fit_predict(lr, grid), threads)
+            result, wall, cpu = _measured(lambda: model.fit_predict(lr, grid), threads)
         for contrast, path in output_paths.items():
             save_nifti(path, np.asarray(result.images[contrast], dtype=np.float32), grid.affine)
-        record = {**model.describe(), **_cost(result.device, wall, threads),
+        record = {**model.describe(), **_cost(result.device, wall, cpu, threads),
                   "contrasts": sorted(lr_paths),
                   "model_file": None if model_file is None else str(model_file),
                   "epochs": None, **result.history}
@@ -163,8 +171,8 @@ def run_train(*, method: str, params: dict[str, Any] | None,
     context = TrainingContext(Path(model_file), checkpoints)
     Path(model_file).parent.mkdir(parents=True, exist_ok=True)
     with checkpoint_folder(checkpoints):
-        result, wall = _measured(lambda: model.train(pairs, context), threads)
-        record = {**model.describe(), **_cost(result.device, wall, threads),
+        result, wall, cpu = _measured(lambda: model.train(pairs, context), threads)
+        record = {**model.describe(), **_cost(result.device, wall, cpu, threads),
                   "training_subjects": sorted(subjects), "contrasts": sorted(acquisitions),
                   "epochs": None, **result.history}
         save_json(train_json, record)

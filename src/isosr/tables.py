@@ -6,7 +6,13 @@ Three tables per dataset x scenario:
 - quality (the layout of McGinnis et al. 2023, Table 1): rows = methods, a column group per
   contrast with PSNR, SSIM and LPIPS, then a group with eps_MI per contrast and joint;
 - Dice: Dice and absolute volume difference per tissue class (and per structure, FastSurfer);
-- cost: fit time, peak memory and device, from every fit.json.
+- cost: fit wall time, CPU time (where recorded), peak memory, trained parameters, optimiser
+  steps and device, from every fit.json and train.json.
+
+Every row names its variant: the method's profile (``-`` without profiles; a ``cpu`` profile is a
+reduced budget, marked ‡), with a footnote listing the profile settings that differ from the
+method's ``paper`` profile, and whether the method was given the true degradation (informed) or
+not (blind), as its declaration says (``MethodSpec.knowledge``).
 
 With ``repeats`` (several seeds per fit), each subject's value is first averaged over its
 repeats. Cells are mean ± std over subjects of these per-subject means (std with ddof = 1) and,
@@ -15,7 +21,9 @@ std over repeats (ddof = 1), i.e. how much one fit moves with its initialisation
 best mean is bold and the second best underlined (means compared as displayed, so equal-looking
 values tie; the worst value is never emphasised). Against the reference method, each method gets
 the p-value of a two-sided paired Wilcoxon signed-rank test over subjects of the per-subject means
-(scipy), shown only when at least ``MIN_SUBJECTS_FOR_TEST`` subjects have both values. A metric
+(scipy), Holm-adjusted over the methods compared in the column, and the mean paired difference
+with its 95 % t interval (CSV), only when at least ``MIN_SUBJECTS_FOR_TEST`` subjects have both
+values. The tables show the adjusted p-value; the CSV has both. A metric
 that is missing for every subject shows "n/a" and, when a note explains why (e.g. no LPIPS
 weights), a footnote.
 
@@ -28,12 +36,15 @@ from __future__ import annotations
 
 import html
 import json
-from collections.abc import Callable, Iterable
-from dataclasses import dataclass, field, replace
+import math
+from collections.abc import Callable, Iterable, Sequence
+from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import pandas as pd
+from scipy.stats import t as student_t
 from scipy.stats import wilcoxon
 
 from isosr.methods import method_names, method_spec
@@ -46,11 +57,17 @@ from isosr.vocabulary import CONTRASTS, TISSUES
 # is the repeat index of the fit (0 without repeats).
 HIGHER_IS_BETTER = {"PSNR": True, "SSIM": True, "LPIPS": False, "eps_MI": False, "Dice": True,
                     "AVD": False, "fit_seconds": False, "peak_memory_mb": False,
-                    "train_seconds": False, "train_peak_memory_mb": False}
+                    "train_seconds": False, "train_peak_memory_mb": False, "cpu_seconds": False,
+                    "train_cpu_seconds": False}
 QUALITY_METRICS = ("PSNR", "SSIM", "LPIPS")
 TRAINING = "train"  # pseudo-subject of a cohort method's training cost
 MIN_SUBJECTS_FOR_TEST = 5
+CONFIDENCE = 0.95  # of the t interval of the mean paired difference
 COST = "all"  # contrast value of the cost rows (fit.json is per method and subject)
+REDUCED_PROFILES = ("cpu",)  # smoke-test sizes of the paper's networks and training budgets
+REDUCED_MARK = "‡"
+PROFILE_LABELS = {"fast": "hash grid"}  # what a profile is, where its name does not say it
+ROW_HEADERS = ("Method", "Profile", "Degradation")
 # McGinnis et al. 2023, Table 1's rows in its order (other methods keep their config places)
 
 
@@ -66,6 +83,7 @@ class Column:
     metric: str
     digits: int = 3
     text: bool = False  # a text column (e.g. device) instead of mean ± std
+    spread: bool = True  # show the std (False: counts, shown as their mean)
 
     @property
     def higher_is_better(self) -> bool | None:
@@ -82,7 +100,9 @@ class Column:
 @dataclass(frozen=True)
 class Cell:
     """Mean ± std over subjects of one method in one column, the seed std (NaN with one repeat),
-    its p-value and its rank (1 = best); ``n`` subjects, up to ``repeats`` repeats each."""
+    its p-value (and Holm-adjusted), the mean paired difference to the reference with its t
+    interval (mean, low, high) and its rank (1 = best); ``n`` subjects, up to ``repeats`` repeats
+    each."""
 
     mean: float
     std: float
@@ -91,6 +111,32 @@ class Cell:
     rank: int | None = None
     seed_std: float = float("nan")
     repeats: int = 1
+    p_holm: float | None = None
+    difference: tuple[float, float, float] | None = None
+
+
+@dataclass(frozen=True)
+class Variant:
+    """What one row is: its method's profile ('-' without profiles), whether it was given the
+    true degradation ('informed' | 'blind'; '–' for an undeclared method) and its profile
+    settings that differ from the method's paper profile ('key value (paper: value)')."""
+
+    profile: str = "-"
+    knowledge: str = "–"
+    differences: tuple[str, ...] = ()
+
+    @property
+    def reduced(self) -> bool:
+        return self.profile in REDUCED_PROFILES
+
+    @property
+    def label(self) -> str:
+        """The row's profile cell: 'paper', 'hash grid (fast)', 'cpu‡' (reduced) or '–'."""
+        if self.profile == "-":
+            return "–"
+        name = (f"{PROFILE_LABELS[self.profile]} ({self.profile})"
+                if self.profile in PROFILE_LABELS else self.profile)
+        return name + (REDUCED_MARK if self.reduced else "")
 
 
 @dataclass
@@ -104,6 +150,28 @@ class Table:
     cells: dict[tuple[str, int], Cell | str]
     notes: dict[str, str] = field(default_factory=dict)  # metric family -> why it is missing
     footnotes: list[str] = field(default_factory=list)
+    variants: dict[str, Variant] = field(default_factory=dict)  # method -> what its row is
+
+
+def trained_parameters(record: dict[str, Any]) -> int | None:
+    """Trained weights of a fit or training record, over all its networks (an INR fit.json's
+    ``parameters``; a cohort train.json's ``parameters_per_contrast`` x its contrasts)."""
+    if "parameters_per_contrast" in record:
+        return record["parameters_per_contrast"] * len(record["per_contrast"])
+    return record.get("parameters")
+
+
+def training_steps(record: dict[str, Any]) -> int | None:
+    """Optimiser steps of a fit or training record, over all its networks: a cohort training's
+    epochs x steps per epoch; an INR fit's epochs x batches of its training coordinates."""
+    if "per_contrast" in record:
+        return sum(h["epochs"] * h["steps_per_epoch"] for h in record["per_contrast"].values())
+    networks = record.get("networks", {"": record})
+    if not all("training_coordinates" in h for h in networks.values()):
+        return None
+    batch = record["params"]["batch_size"]
+    return sum(h["epochs"] * math.ceil(h["training_coordinates"] / batch)
+               for h in networks.values())
 
 
 def read_fit_records(paths: Iterable[str | Path], dataset: str, scenario: str,
@@ -111,9 +179,11 @@ def read_fit_records(paths: Iterable[str | Path], dataset: str, scenario: str,
     """Fit cost of every fit.json, and training cost of every train.json (cohort methods), as
     metric rows (contrast 'all'), and the devices per method.
 
-    The subject and repeat are read from the ``sub-<label>[_rep-<r>]`` folder of each fit.json; a
-    training's rows belong to the pseudo-subject 'train', so only the training columns average
-    them.
+    Wall and CPU seconds (``cpu_seconds``, where recorded) and peak memory, then the trained
+    parameters and optimiser steps of the record that trained (an INR's fit, a cohort method's
+    training). The subject and repeat are read from the ``sub-<label>[_rep-<r>]`` folder of each
+    fit.json; a training's rows belong to the pseudo-subject 'train', so only the training
+    columns average them.
     """
     rows, devices = [], {}
     for path, prefix in [*((p, "fit") for p in paths), *((p, "train") for p in train_paths)]:
@@ -122,12 +192,54 @@ def read_fit_records(paths: Iterable[str | Path], dataset: str, scenario: str,
         subject = TRAINING if prefix == "train" else folder.removeprefix("sub-")
         method = record["method"]
         devices.setdefault(method, set()).add(record["device"])
-        rows += [(dataset, scenario, method, subject, repeat, COST, metric, float(record[key]))
-                 for metric, key in ((f"{prefix}_seconds", "wall_seconds"),
-                                     ("peak_memory_mb" if prefix == "fit"
-                                      else "train_peak_memory_mb", "peak_memory_mb"))]
+        training = prefix == "train"
+        values = {f"{prefix}_seconds": record["wall_seconds"],
+                  "train_cpu_seconds" if training else "cpu_seconds": record.get("cpu_seconds"),
+                  "train_peak_memory_mb" if training else "peak_memory_mb":
+                      record["peak_memory_mb"],
+                  "parameters": trained_parameters(record), "steps": training_steps(record)}
+        rows += [(dataset, scenario, method, subject, repeat, COST, metric, float(value))
+                 for metric, value in values.items() if value is not None]
     frame = pd.DataFrame(rows, columns=METRIC_COLUMNS)
     return frame, {method: ", ".join(sorted(names)) for method, names in devices.items()}
+
+
+def _setting(value: Any) -> str:
+    if isinstance(value, bool):
+        return str(value).lower()
+    return f"{value:g}" if isinstance(value, float) else str(value)
+
+
+def method_variant(method: str, params: dict[str, Any]) -> Variant:
+    """The variant of ``method`` run with ``params`` (as in its fit.json or train.json): its
+    profile, its knowledge of the degradation and, over the keys its profiles set, every value
+    that differs from its paper profile's (a key the row leaves unset, ``None``, is not used)."""
+    if method not in method_names():
+        return Variant()
+    spec = method_spec(method)
+    knowledge = spec.degradation_knowledge(params)
+    if not spec.profiles:
+        return Variant(knowledge=knowledge)
+    paper = json.loads(json.dumps(asdict(spec.make_params({"profile": "paper"}))))
+    keys = dict.fromkeys(key for values in spec.profiles.values() for key in values)
+    differences = tuple(
+        f"{key} {_setting(params[key])}"
+        + ("" if paper.get(key) is None else f" (paper: {_setting(paper[key])})")
+        for key in keys if params.get(key) is not None and params[key] != paper.get(key))
+    return Variant(params["profile"], knowledge, differences)
+
+
+def read_variants(paths: Iterable[str | Path]) -> dict[str, Variant]:
+    """Each method's variant from its fit.json and train.json records (which must agree)."""
+    variants: dict[str, Variant] = {}
+    for path in paths:
+        record = json.loads(Path(path).read_text())
+        variant = method_variant(record["method"], record["params"])
+        if variants.setdefault(record["method"], variant) != variant:
+            raise ValueError(f"{path}: {record['method']} ran with other settings than in its "
+                             f"other fit records ({variant} against "
+                             f"{variants[record['method']]}); re-run its fits")
+    return variants
 
 
 def ordered_methods(names: Iterable[str]) -> list[str]:
@@ -200,15 +312,19 @@ def dice_columns(metrics: pd.DataFrame) -> list[Column]:
 
 
 def cost_columns(metrics: pd.DataFrame) -> list[Column]:
-    """Fit time and memory per subject; training time and memory where a method trained."""
-    training = [Column("", "training (s)", "training (s)", "training (s)", COST,
-                       "train_seconds", 1),
-                Column("", "training peak memory (MB)", "training peak memory (MB)",
-                       "training peak memory (MB)", COST, "train_peak_memory_mb", 0)]
-    return [Column("", "fit time (s)", "fit time (s)", "fit time (s)", COST, "fit_seconds", 1),
-            Column("", "peak memory (MB)", "peak memory (MB)", "peak memory (MB)", COST,
-                   "peak_memory_mb", 0),
-            *(training if (metrics["metric"] == "train_seconds").any() else []),
+    """Fit wall time, CPU time and memory per subject; training time, CPU time and memory where
+    a method trained; trained parameters and optimiser steps; the device. A column none of the
+    records has (CPU time, training, parameters, steps) is left out."""
+    present = set(metrics["metric"])
+    columns = [("fit time (s)", "fit_seconds", 1, True), ("CPU time (s)", "cpu_seconds", 1, True),
+               ("peak memory (MB)", "peak_memory_mb", 0, True),
+               ("training (s)", "train_seconds", 1, True),
+               ("training CPU time (s)", "train_cpu_seconds", 1, True),
+               ("training peak memory (MB)", "train_peak_memory_mb", 0, True),
+               ("parameters", "parameters", 0, False), ("steps", "steps", 0, False)]
+    return [*(Column("", label, label, label, COST, metric, digits, spread=spread)
+              for label, metric, digits, spread in columns
+              if metric in present or metric in ("fit_seconds", "peak_memory_mb")),
             Column("", "device", "device", "device", COST, "device", text=True)]
 
 
@@ -220,6 +336,31 @@ def _per_subject(metrics: pd.DataFrame) -> tuple[pd.DataFrame, pd.DataFrame, pd.
     grouped = metrics.groupby(["subject", *keys], sort=False)["value"]
     return tuple(statistic.unstack(keys) for statistic in
                  (grouped.mean(), grouped.std(ddof=1), grouped.size()))
+
+
+def holm(p_values: Sequence[float]) -> list[float]:
+    """Holm's step-down adjustment of m p-values, in their order: the i-th smallest times
+    (m - i + 1), never below the adjusted value of a smaller p-value, at most 1."""
+    adjusted, running = [0.0] * len(p_values), 0.0
+    for rank, index in enumerate(sorted(range(len(p_values)), key=p_values.__getitem__)):
+        running = max(running, min(1.0, (len(p_values) - rank) * p_values[index]))
+        adjusted[index] = running
+    return adjusted
+
+
+def paired_difference(values: np.ndarray, reference: np.ndarray
+                      ) -> tuple[float, float, float] | None:
+    """Mean paired difference ``values - reference`` over the subjects with both, and its
+    ``CONFIDENCE`` t interval (mean ± t(n - 1) s / sqrt(n)); None below MIN_SUBJECTS_FOR_TEST
+    pairs."""
+    both = np.isfinite(values) & np.isfinite(reference)
+    if both.sum() < MIN_SUBJECTS_FOR_TEST:
+        return None
+    differences = values[both] - reference[both]
+    mean = float(differences.mean())
+    half = float(student_t.ppf((1 + CONFIDENCE) / 2, differences.size - 1)
+                 * differences.std(ddof=1) / math.sqrt(differences.size))
+    return mean, mean - half, mean + half
 
 
 def paired_p_value(values: np.ndarray, reference: np.ndarray) -> float | None:
@@ -237,11 +378,12 @@ def paired_p_value(values: np.ndarray, reference: np.ndarray) -> float | None:
 
 def build_table(name: str, caption: str, metrics: pd.DataFrame, columns: list[Column],
                 methods: list[str], reference: str | None, notes: dict[str, str] | None = None,
-                text_cells: dict[str, dict[str, str]] | None = None) -> Table:
+                text_cells: dict[str, dict[str, str]] | None = None,
+                variants: dict[str, Variant] | None = None) -> Table:
     """Cells (mean ± std, p-value vs ``reference``, rank) of ``columns`` for ``methods``.
 
     ``reference`` None means no statistical test (e.g. the cost table). ``text_cells`` maps a text
-    column's metric to {method: text}.
+    column's metric to {method: text}; ``variants`` says what each method's row is.
     """
     values, seed_stds, counts = _per_subject(metrics)
     present = ordered_methods(m for m in methods if m in set(metrics["method"]))
@@ -251,25 +393,31 @@ def build_table(name: str, caption: str, metrics: pd.DataFrame, columns: list[Co
             for method in present:
                 cells[method, index] = (text_cells or {}).get(column.metric, {}).get(method, "–")
             continue
+        tests = {}
         for method in present:
             key = (method, column.contrast, column.metric)
             if key not in values:
                 continue
             series = values[key].to_numpy(dtype=float)
-            p_value = None
-            if reference is not None and method != reference \
-                    and (reference, column.contrast, column.metric) in values:
-                p_value = paired_p_value(series, values[reference, column.contrast,
-                                                        column.metric].to_numpy(dtype=float))
+            base = (reference, column.contrast, column.metric)
+            if reference is not None and method != reference and base in values:
+                base_series = values[base].to_numpy(dtype=float)
+                p_value = paired_p_value(series, base_series)
+                if p_value is not None:
+                    tests[method] = p_value, paired_difference(series, base_series)
             finite = series[np.isfinite(series)]
             seed_std = seed_stds[key].to_numpy(dtype=float)
             seed_std = seed_std[np.isfinite(seed_std)]
             cells[method, index] = Cell(
                 float(finite.mean()) if finite.size else float("nan"),
                 float(finite.std(ddof=1)) if finite.size > 1 else float("nan"),
-                int(finite.size), p_value,
+                int(finite.size),
                 seed_std=float(seed_std.mean()) if seed_std.size else float("nan"),
                 repeats=int(counts[key].max()))
+        adjusted = holm([p_value for p_value, _ in tests.values()])
+        for (method, (p_value, difference)), p_holm in zip(tests.items(), adjusted, strict=True):
+            cells[method, index] = replace(cells[method, index], p_value=p_value, p_holm=p_holm,
+                                           difference=difference)
         _rank(cells, index, column, present)
     subjects = metrics.loc[metrics["subject"] != TRAINING, "subject"].nunique()
     repeats = int(metrics.groupby(["method", "subject", "contrast", "metric"]).size().max())
@@ -280,12 +428,34 @@ def build_table(name: str, caption: str, metrics: pd.DataFrame, columns: list[Co
                         "repeats; best in bold, second underlined.")
     if reference is not None:
         footnotes.append(
-            f"p: two-sided paired Wilcoxon signed-rank test against {reference}."
+            f"p: two-sided paired Wilcoxon signed-rank test against {reference}, Holm-adjusted "
+            "over the methods compared in each column (the CSV adds the unadjusted p and the "
+            f"mean paired difference with its {CONFIDENCE:.0%} t interval)."
             if subjects >= MIN_SUBJECTS_FOR_TEST else
             f"p-values against {reference} need ≥ {MIN_SUBJECTS_FOR_TEST} subjects "
             f"(here {subjects}): not shown.")
+    variants = {m: (variants or {}).get(m, Variant()) for m in present}
+    footnotes += _variant_footnotes(variants)
     footnotes += [note for m in present if (note := method_note(m))]
-    return Table(name, caption, columns, present, cells, dict(notes or {}), footnotes)
+    return Table(name, caption, columns, present, cells, dict(notes or {}), footnotes, variants)
+
+
+def _variant_footnotes(variants: dict[str, Variant]) -> list[str]:
+    """What the Degradation column means, the reduced budgets, and per row whose settings differ
+    from its method's paper profile, those settings."""
+    shown = list(variants.values())
+    notes = []
+    if any(v.knowledge in ("informed", "blind") for v in shown):
+        notes.append("Degradation: informed = given the true degradation (the scenario's "
+                     "acquisition operator, slice profile or PSF, or trained on LR images "
+                     "simulated at the test acquisition); blind = not given it.")
+    if any(v.reduced for v in shown):
+        notes.append(f"{REDUCED_MARK} reduced budget: a smoke-test profile, with smaller "
+                     "networks and far fewer training steps than the paper's.")
+    notes += [f"{method_label(method)}, {variant.label}: differs from the paper profile in "
+              + ", ".join(variant.differences) + "."
+              for method, variant in variants.items() if variant.differences]
+    return notes
 
 
 def _rank(cells: dict[tuple[str, int], Cell | str], index: int, column: Column,
@@ -343,7 +513,7 @@ def _cell_text(table: Table, index: int, method: str, markup: Markup) -> str:
         return "n/a" + (markup.note_mark if noted else "")
     d = column.digits
     number = f"{cell.mean:.{d}f}" + (f"{markup.pm}{cell.std:.{d}f}"
-                                     if np.isfinite(cell.std) else "")
+                                     if column.spread and np.isfinite(cell.std) else "")
     if np.isfinite(cell.seed_std):
         number += f" [{cell.seed_std:.{d}f}]"
     levels = max((c.rank for (_, i), c in table.cells.items()
@@ -351,9 +521,9 @@ def _cell_text(table: Table, index: int, method: str, markup: Markup) -> str:
     style = _emphasis(cell.rank, levels)
     if style:
         number = (markup.bold if style == "bold" else markup.underline).format(number)
-    if cell.p_value is None:
+    if cell.p_holm is None:
         return number
-    op, value = ("<", "0.001") if cell.p_value < 0.001 else ("=", f"{cell.p_value:.3f}")
+    op, value = ("<", "0.001") if cell.p_holm < 0.001 else ("=", f"{cell.p_holm:.3f}")
     return number + markup.p_value.format(op=markup.escape(op), value=value)
 
 
@@ -367,23 +537,30 @@ def _footnotes(table: Table, markup: Markup) -> list[str]:
     return [markup.escape(note) for note in table.footnotes] + missing
 
 
+def _row_header(table: Table, method: str) -> list[str]:
+    """A row's first cells: its method, its profile and its knowledge of the degradation."""
+    variant = table.variants.get(method, Variant())
+    return [method_label(method), variant.label, variant.knowledge]
+
+
 def to_markdown(table: Table) -> str:
     """Markdown: the caption, a flat-header pipe table, then the footnotes."""
-    header = ["Method"] + [c.header + c.arrows[0] for c in table.columns]
+    header = [*ROW_HEADERS, *(c.header + c.arrows[0] for c in table.columns)]
     lines = [table.caption, "", "| " + " | ".join(header) + " |",
              "| " + " | ".join(["---"] * len(header)) + " |"]
     for method in table.methods:
         texts = [_cell_text(table, i, method, MARKDOWN) for i in range(len(table.columns))]
-        lines.append("| " + " | ".join([method_label(method), *texts]) + " |")
+        lines.append("| " + " | ".join([*_row_header(table, method), *texts]) + " |")
     for note in _footnotes(table, MARKDOWN):
         lines += ["", note]
     return "\n".join(lines) + "\n"
 
 
 def _groups(columns: list[Column]) -> list[tuple[str, int, int]]:
-    """Consecutive runs of equal group names: (group, first column, last column), 1-based + 1."""
+    """Consecutive runs of equal group names: (group, first column, last column), 1-based after
+    the row headers."""
     runs: list[tuple[str, int, int]] = []
-    for index, column in enumerate(columns, start=2):
+    for index, column in enumerate(columns, start=len(ROW_HEADERS) + 1):
         if runs and runs[-1][0] == column.group:
             runs[-1] = (column.group, runs[-1][1], index)
         else:
@@ -398,20 +575,22 @@ def to_latex(table: Table) -> str:
              rf"\caption{{{_latex_escape(table.caption)}}}",
              rf"\label{{tab:{table.name}}}", r"\small", r"\setlength{\tabcolsep}{3pt}",
              r"\resizebox{\ifdim\width>\linewidth\linewidth\else\width\fi}{!}{%",
-             rf"\begin{{tabular}}{{l{'c' * len(table.columns)}}}", r"\toprule"]
+             rf"\begin{{tabular}}{{{'l' * len(ROW_HEADERS)}{'c' * len(table.columns)}}}",
+             r"\toprule"]
     groups = _groups(table.columns)
     if any(name for name, _, _ in groups):
-        lines.append(" & ".join([""] + [
+        lines.append(" & ".join([""] * len(ROW_HEADERS) + [
             rf"\multicolumn{{{last - first + 1}}}{{c}}{{{_latex_escape(name)}}}"
             if last > first else _latex_escape(name) for name, first, last in groups]) + r" \\")
         lines.append(" ".join(rf"\cmidrule(lr){{{first}-{last}}}"
                               for name, first, last in groups if name))
-    lines.append(" & ".join(["Method"] + [c.latex + c.arrows[1] for c in table.columns])
+    lines.append(" & ".join([*ROW_HEADERS, *(c.latex + c.arrows[1] for c in table.columns)])
                  + r" \\")
     lines.append(r"\midrule")
     for method in table.methods:
         texts = [_cell_text(table, i, method, LATEX) for i in range(len(table.columns))]
-        lines.append(" & ".join([_latex_escape(method_label(method)), *texts]) + r" \\")
+        lines.append(" & ".join([*map(_latex_escape, _row_header(table, method)), *texts])
+                     + r" \\")
     lines += [r"\bottomrule", r"\end{tabular}}"]
     notes = _footnotes(table, LATEX)
     if notes:
@@ -432,12 +611,13 @@ def to_html(table: Table) -> str:
     head = []
     groups = _groups(table.columns)
     if any(name for name, _, _ in groups):
-        head.append("<tr><th></th>" + "".join(
+        head.append("<tr>" + "<th></th>" * len(ROW_HEADERS) + "".join(
             f'<th colspan="{last - first + 1}"{" class=group" if name else ""}>'
             f"{html.escape(name)}</th>" for name, first, last in groups) + "</tr>")
-    head.append("<tr><th>Method</th>" + "".join(
+    head.append("<tr>" + "".join(f"<th>{html.escape(name)}</th>" for name in ROW_HEADERS) + "".join(
         f"<th>{html.escape(c.label + c.arrows[0])}</th>" for c in table.columns) + "</tr>")
-    body = ["<tr><td>" + html.escape(method_label(method)) + "</td>" + "".join(
+    body = ["<tr>" + "".join(f"<td>{html.escape(text)}</td>"
+                             for text in _row_header(table, method)) + "".join(
         f"<td>{_cell_text(table, i, method, HTML)}</td>" for i in range(len(table.columns)))
         + "</tr>" for method in table.methods]
     notes = "".join(f"<p>{note}</p>" for note in _footnotes(table, HTML))
@@ -448,21 +628,30 @@ def to_html(table: Table) -> str:
 
 
 def to_frame(table: Table) -> pd.DataFrame:
-    """One row per method and column with full-precision numbers, for the CSV."""
+    """One row per method and column with full-precision numbers, for the CSV: what the row is
+    (profile, knowledge, reduced), the cell, and against the reference the p-value, its Holm
+    adjustment and the mean paired difference with its t interval (``difference_low/high``)."""
     rows = []
     for method in table.methods:
+        variant = table.variants.get(method, Variant())
         for index, column in enumerate(table.columns):
             cell = table.cells.get((method, index))
-            row = {"method": method, "group": column.group, "column": column.header,
+            row = {"method": method, "profile": variant.profile, "knowledge": variant.knowledge,
+                   "reduced": variant.reduced, "group": column.group, "column": column.header,
                    "contrast": column.contrast, "metric": column.metric}
             if isinstance(cell, Cell):
                 row.update(mean=cell.mean, std=cell.std, n=cell.n, p_value=cell.p_value,
-                           rank=cell.rank, seed_std=cell.seed_std, repeats=cell.repeats)
+                           p_holm=cell.p_holm, rank=cell.rank, seed_std=cell.seed_std,
+                           repeats=cell.repeats)
+                if cell.difference is not None:
+                    row.update(zip(("difference", "difference_low", "difference_high"),
+                                   cell.difference, strict=True))
             elif isinstance(cell, str):
                 row["text"] = cell
             rows.append(row)
-    columns = ["method", "group", "column", "contrast", "metric", "mean", "std", "n",
-               "p_value", "rank", "seed_std", "repeats", "text"]
+    columns = ["method", "profile", "knowledge", "reduced", "group", "column", "contrast",
+               "metric", "mean", "std", "n", "p_value", "p_holm", "difference", "difference_low",
+               "difference_high", "rank", "seed_std", "repeats", "text"]
     return pd.DataFrame(rows).reindex(columns=columns)
 
 
@@ -479,7 +668,8 @@ def write_table(table: Table, csv: str | Path, markdown: str | Path, latex: str 
 _LATEX_SPECIALS = {"\\": r"\textbackslash{}", "&": r"\&", "%": r"\%", "$": r"\$", "#": r"\#",
                    "_": r"\_", "{": r"\{", "}": r"\}", "~": r"\textasciitilde{}",
                    "^": r"\textasciicircum{}", "±": r"$\pm$", "ε": r"$\epsilon$", "≥": r"$\geq$",
-                   "–": "--", "†": r"$^\dagger$", "×": r"$\times$"}
+                   "–": "--", "†": r"$^\dagger$", "‡": r"$^\ddagger$",
+                   "×": r"$\times$"}
 
 
 def _latex_escape(text: str) -> str:
@@ -495,26 +685,32 @@ def write_benchmark_tables(*, metric_paths: Iterable[str | Path], fit_paths: Ite
 
     ``outputs`` maps 'quality', 'dice' and 'cost' to the keyword paths of ``write_table``;
     ``lpips_missing`` is why LPIPS weights are missing (the footnote of its n/a cells), if so.
+    Every row's variant comes from its method's fit.json and train.json records.
     """
     metrics = read_metrics(metric_paths)
+    fit_paths, train_paths = list(fit_paths), list(train_paths)
     records, devices = read_fit_records(fit_paths, dataset, scenario, train_paths)
+    variants = read_variants([*fit_paths, *train_paths])
     segmented = ", ".join(ordered_contrasts(
         metrics.loc[metrics["metric"].map(lambda m: region_metric(m)[1] is not None),
                     "contrast"]))
     name = f"{dataset}-{scenario}"
     tables = {
         "quality": build_table(name, caption, metrics, quality_columns(metrics), methods,
-                               reference, notes={"LPIPS": lpips_missing} if lpips_missing else {}),
+                               reference, notes={"LPIPS": lpips_missing} if lpips_missing else {},
+                               variants=variants),
         "dice": build_table(
             f"{name}-dice", f"{caption} Dice and absolute volume difference (AVD, % of the "
             f"ground-truth volume) between the {segmentation_backend} segmentations of each "
             f"prediction and of the ground truth ({segmented}).", metrics, dice_columns(metrics),
-            methods, reference),
+            methods, reference, variants=variants),
         "cost": build_table(
-            f"{name}-cost", f"{caption} Cost of each fit: wall time, peak memory (RSS on the CPU, "
-            "CUDA allocator peak on a GPU) and device; a cohort method's training once, on the "
-            "training subjects.", records, cost_columns(records), methods, None,
-            text_cells={"device": devices}),
+            f"{name}-cost", f"{caption} Cost of each fit: wall time, CPU time (user + system, "
+            "where recorded), peak memory (RSS on the CPU, CUDA allocator peak on a GPU) and "
+            "device; a cohort method's training once, on the training subjects; trained "
+            "parameters and optimiser steps over all networks of the fit or training that "
+            "learned them (mean over subjects).", records, cost_columns(records), methods, None,
+            text_cells={"device": devices}, variants=variants),
     }
     for key, table in tables.items():
         write_table(table, **outputs[key])

@@ -12,50 +12,65 @@ from isosr.methods.dualarbnet.params import DualArbNetParams
 from isosr.methods.eclare.params import ECLAREParams
 from isosr.methods.inr.params import INRParams, SingleParams, SplitHeadParams
 from isosr.methods.lrtv.params import LRTVParams
-from isosr.methods.registry import MethodSpec
+from isosr.methods.registry import Knowledge, MethodSpec
 from isosr.methods.sainr.params import SAINRParams
+
+
+def _psf_knowledge(params: INRParams) -> Knowledge:
+    """The slice-profile forward model integrates the acquisition's PSF; point samples do not."""
+    return "informed" if params.forward_model == "slice-profile" else "blind"
+
 
 SPECS: tuple[MethodSpec, ...] = (
     MethodSpec("nearest", kind="subject", gpu=False, env="envs/inr.yaml", params=NoParams,
                implementation="isosr.methods.interpolation:NearestNeighbour",
-               summary="Nearest-neighbour interpolation: the floor any method must beat."),
+               summary="Nearest-neighbour interpolation: the floor any method must beat.",
+               knowledge="blind"),
     MethodSpec("cubic", kind="subject", gpu=False, env="envs/inr.yaml", params=NoParams,
                implementation="isosr.methods.interpolation:CubicSpline",
-               summary="Cubic B-spline interpolation of each LR image."),
+               summary="Cubic B-spline interpolation of each LR image.", knowledge="blind"),
     MethodSpec("lrtv", kind="subject", gpu=False, env="envs/inr.yaml", params=LRTVParams,
                implementation="isosr.methods.lrtv.method:LRTV", label="LRTV",
                summary="Low-rank + total-variation reconstruction (Shi et al. 2015) with the "
-                       "scenario's own acquisition operator, each contrast alone."),
+                       "scenario's own acquisition operator, each contrast alone.",
+               knowledge="informed"),
     MethodSpec("eclare", kind="subject", gpu=True, env="envs/inr.yaml", params=ECLAREParams,
                implementation="isosr.methods.eclare.method:ECLARE", label="SMORE (ECLARE)",
                summary="SMORE's successor ECLARE (external tool, its own environment), each "
                        "contrast alone.",
+               knowledge="informed",  # given the scenario's exact slice profile
                note="SMORE (ECLARE): McGinnis et al. ran SMORE v3.1.2, whose code is not "
                     "publicly available; ECLARE 1.0.1 is its successor from the same lab "
                     "(same self-supervised through-plane training, WDSR network)."),
     MethodSpec("inr-single", kind="subject", gpu=True, env="envs/inr.yaml", params=SingleParams,
                implementation="isosr.methods.inr.single:SingleContrastINR",
-               summary="One INR per contrast (McGinnis et al. 2023, Baseline 4)."),
+               summary="One INR per contrast (McGinnis et al. 2023, Baseline 4).",
+               knowledge=_psf_knowledge),
     MethodSpec("inr-vanilla", kind="subject", gpu=True, env="envs/inr.yaml", params=INRParams,
                implementation="isosr.methods.inr.vanilla:VanillaINR",
-               summary="One multi-contrast INR, one output per contrast (ablation)."),
+               summary="One multi-contrast INR, one output per contrast (ablation).",
+               knowledge=_psf_knowledge),
     MethodSpec("inr-splithead", kind="subject", gpu=True, env="envs/inr.yaml",
                params=SplitHeadParams,
                implementation="isosr.methods.inr.splithead:SplitHeadINR",
-               summary="Shared trunk + one head per contrast (McGinnis et al. 2023, proposed)."),
+               summary="Shared trunk + one head per contrast (McGinnis et al. 2023, proposed).",
+               knowledge=_psf_knowledge),
     MethodSpec("arssr", kind="cohort", gpu=True, env="envs/inr.yaml", params=ArSSRParams,
                implementation="isosr.methods.arssr.method:ArSSR",
                summary="ArSSR (Wu et al. 2023): CNN encoder + implicit MLP decoder, one model "
-                       "per contrast, trained on the training subjects."),
+                       "per contrast, trained on the training subjects.",
+               knowledge="informed"),  # cohort methods train on pairs at the test acquisition
     MethodSpec("sa-inr", kind="cohort", gpu=True, env="envs/inr.yaml", params=SAINRParams,
                implementation="isosr.methods.sainr.method:SAINR",
                summary="SA-INR (Wang et al.): EDSR-3D encoder, gated local spatial attention "
                        "over the neighbouring slices, implicit decoder over trilinear "
-                       "interpolation; one model per contrast, trained on the training subjects."),
+                       "interpolation; one model per contrast, trained on the training subjects.",
+               knowledge="informed"),
     MethodSpec("dual-arbnet", kind="cohort", gpu=True, env="envs/inr.yaml",
                params=DualArbNetParams,
                implementation="isosr.methods.dualarbnet.method:DualArbNet",
                summary="Dual-ArbNet (Zhang et al. 2023): shared 2D encoder + implicit fusion "
                        "decoder, each contrast super-resolved with the other as reference, "
-                       "trained on the training subjects."),
+                       "trained on the training subjects.",
+               knowledge="informed"),
 )

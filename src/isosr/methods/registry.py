@@ -3,13 +3,16 @@
 Each method is declared once, by a light ``MethodSpec`` in ``isosr.methods.catalog``: its name,
 kind (``subject`` | ``cohort``), whether it trains on a GPU, its conda env, its hyper-parameter
 dataclass (defaults = the paper's; the one source of truth for config validation and the README's
-parameter tables) and the import path of its implementation. The implementation (and with it
-PyTorch) is imported only when a job runs the method, never while Snakemake builds the DAG.
+parameter tables), whether it is given the true degradation and the import path of its
+implementation. The implementation (and with it PyTorch) is imported only when a job runs the
+method, never while Snakemake builds the DAG.
 """
 
 from __future__ import annotations
 
 import importlib
+import sys
+from collections.abc import Callable
 from dataclasses import dataclass, fields
 from typing import Any, Literal
 
@@ -17,12 +20,16 @@ from isosr.io import InputError
 from isosr.methods.base import CohortMethod, Method, SubjectMethod
 
 KINDS = ("subject", "cohort")
+# Whether a method is given the true degradation of the scenario (its acquisition operator, slice
+# profile or PSF, or training pairs simulated at the test acquisition): informed, or not: blind.
+Knowledge = Literal["informed", "blind"]
 
 
 @dataclass(frozen=True)
 class MethodSpec:
-    """The declaration of one method (``implementation``: ``"module:Class"``; ``label``: its
-    row label in the tables where the paper's name differs; ``note``: the tables' footnote)."""
+    """The declaration of one method (``implementation``: ``"module:Class"``; ``knowledge``:
+    informed or blind, or a function of its hyper-parameters that says which; ``label``: its row
+    label in the tables where the paper's name differs; ``note``: the tables' footnote)."""
 
     name: str
     kind: Literal["subject", "cohort"]
@@ -31,6 +38,7 @@ class MethodSpec:
     params: type
     implementation: str
     summary: str
+    knowledge: Knowledge | Callable[[Any], Knowledge]
     label: str | None = None
     note: str | None = None
 
@@ -39,6 +47,17 @@ class MethodSpec:
         hyper-parameters' ``required_files()`` lists, if they define it."""
         params = self.make_params(values)
         return list(params.required_files()) if hasattr(params, "required_files") else []
+
+    @property
+    def profiles(self) -> dict[str, dict[str, Any]]:
+        """The named profiles of the hyper-parameters (their module's ``PROFILES``; {} if none)."""
+        return getattr(sys.modules[self.params.__module__], "PROFILES", {})
+
+    def degradation_knowledge(self, values: dict[str, Any] | None) -> Knowledge:
+        """Informed or blind with the hyper-parameters ``values`` (as in fit.json)."""
+        if callable(self.knowledge):
+            return self.knowledge(self.make_params(values))
+        return self.knowledge
 
     def load(self) -> type[Method]:
         """Import the implementation (only a job that runs the method does this)."""
