@@ -90,3 +90,22 @@ print(sorted(m for m in sys.modules if m.split(".")[0] == "torch")[:3])
     assert done.returncode == 0, done.stderr
     assert done.stdout.splitlines()[-1] == "[]"  # no torch module loaded
     assert json.loads((d / "sr" / "fit.json").read_text())["threads"] is None
+
+
+def test_fit_threads_caps_every_pool_of_the_process(hr_files):
+    """--threads 1: PyTorch's intra- and inter-op pools and the OpenMP/BLAS variables, recorded
+    in fit.json; run as a child process, as a user runs it."""
+    d = hr_files
+    assert main(["simulate", "--hr", str(d / "t1.nii.gz"), "--view", "axial", "--thickness",
+                 "6", "--out", str(d / "lr.nii.gz")]) == 0
+    probe = ("import sys, torch; from isosr.cli import main; status = main(sys.argv[1:]); "
+             "print(torch.get_num_threads(), torch.get_num_interop_threads()); sys.exit(status)")
+    env = {**os.environ, "OMP_NUM_THREADS": "2", "PYTHONPATH": str(REPO / "src")}
+    result = subprocess.run([sys.executable, "-c", probe, "fit", "--method", "inr-single",
+                             "--param", "profile=fast", "--param", "epochs=1", "--threads", "1",
+                             "--lr", f"T1w={d / 'lr.nii.gz'}", "--mask", str(d / "mask.nii.gz"),
+                             "--out-dir", str(d / "sr")], capture_output=True, text=True,
+                            env=env, timeout=300)
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.splitlines()[-1] == "1 1"
+    assert json.loads((d / "sr" / "fit.json").read_text())["threads"] == 1

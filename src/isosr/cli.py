@@ -51,6 +51,7 @@ from isosr.io import (
 from isosr.methods import method_spec
 from isosr.outputs import FIT_RECORD, check_out_dir, check_out_file, exclusive, result_folder
 from isosr.simulate import MODELS, Acquisition, simulate_lr
+from isosr.threads import limit_threads
 from isosr.vocabulary import VIEW_WORLD_AXIS
 
 LOG = logging.getLogger(__name__)
@@ -103,6 +104,8 @@ def _fit(args: argparse.Namespace) -> None:
     check_out_dir(out_dir, inputs, args.overwrite)
     checkpoint_dir = Path(args.checkpoint_dir or default_checkpoint_dir(out_dir))
     check_checkpoint_dir(checkpoint_dir, "--checkpoint-dir")
+    if args.threads:
+        limit_threads(args.threads)  # before PyTorch is imported (the method's implementation)
     # the implementation (and PyTorch) is imported before anything is written, so a Ctrl-C in
     # that import leaves nothing to clean up
     method_spec(args.method).load()
@@ -125,7 +128,7 @@ def _fit(args: argparse.Namespace) -> None:
                              acquisitions=acquisitions, mask_path=mask_path,
                              output_paths={c: staging / f"{c}.nii.gz" for c in lr_paths},
                              fit_json=staging / FIT_RECORD, seed=args.seed,
-                             checkpoint_dir=checkpoint_dir)
+                             threads=args.threads, checkpoint_dir=checkpoint_dir)
             written = sorted(p.name for p in staging.iterdir())
             save_json(staging / FIT_RECORD, {**record, "result_files": written})
     print(f"{args.method}: {record['wall_seconds']:.1f} s on {record['device']}, "
@@ -213,6 +216,13 @@ def _number(check: str) -> Callable[[str], float]:
     return parse
 
 
+def _positive_integer(text: str) -> int:
+    """An argparse type: an integer >= 1."""
+    if not re.fullmatch(r"[0-9]+", text.strip()) or int(text) < 1:
+        raise argparse.ArgumentTypeError(f"expected an integer >= 1, got {text!r}")
+    return int(text)
+
+
 def _seed(text: str) -> int:
     """An argparse type: an integer seed >= 0."""
     if not re.fullmatch(r"[0-9]+", text.strip()):
@@ -257,6 +267,9 @@ def build_parser() -> argparse.ArgumentParser:
     fit.add_argument("--param", action="append", default=[],
                      help="NAME=VALUE hyper-parameter (JSON or text)")
     fit.add_argument("--seed", default=0, type=_seed)
+    fit.add_argument("--threads", type=_positive_integer,
+                     help="CPU threads of every pool (PyTorch, OpenMP, MKL, OpenBLAS for what "
+                          "starts after it; default: the libraries' own, all cores)")
     fit.add_argument("--out-dir", required=True, help="folder of the result (new or empty)")
     fit.add_argument("--overwrite", action="store_true",
                      help="replace the earlier result in --out-dir")

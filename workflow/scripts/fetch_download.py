@@ -2,6 +2,7 @@
 
 from pathlib import Path
 
+import isosr.threads  # noqa: F401 (first isosr import: caps the job's thread pools)
 from isosr.data.archives import check_archive
 from isosr.data.download import download
 from isosr.data.lockfile import ChecksumLock

@@ -1,5 +1,6 @@
 """Snakemake script: write one contrast of one embedded subject."""
 
+import isosr.threads  # noqa: F401 (first isosr import: caps the job's thread pools)
 from isosr.data.embedded import synthesise
 from isosr.io import save_nifti
 from isosr.workflow import run_logged

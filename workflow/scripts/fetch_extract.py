@@ -1,5 +1,6 @@
 """Snakemake script: write one raw scan of an http dataset from its downloaded archive."""
 
+import isosr.threads  # noqa: F401 (first isosr import: caps the job's thread pools)
 from isosr.data.http import extract_scan, read_index
 from isosr.workflow import run_logged
 

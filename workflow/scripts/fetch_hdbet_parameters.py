@@ -2,6 +2,7 @@
 
 from pathlib import Path
 
+import isosr.threads  # noqa: F401 (first isosr import: caps the job's thread pools)
 from isosr.data.hdbet import fetch_parameters
 from isosr.data.lockfile import ChecksumLock
 from isosr.workflow import run_logged

@@ -2,6 +2,7 @@
 
 from pathlib import Path
 
+import isosr.threads  # noqa: F401 (first isosr import: caps the job's thread pools)
 from isosr.data.sources import make_source
 from isosr.io import save_json
 from isosr.workflow import run_logged

@@ -1,5 +1,6 @@
 """Snakemake script: copy one raw scan of a bids or manual dataset into the layout."""
 
+import isosr.threads  # noqa: F401 (first isosr import: caps the job's thread pools)
 from isosr.data.layout import write_scan
 from isosr.workflow import run_logged
 

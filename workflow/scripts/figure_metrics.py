@@ -1,5 +1,6 @@
 """Snakemake script: box plots of PSNR, SSIM, LPIPS and Dice per method."""
 
+import isosr.threads  # noqa: F401 (first isosr import: caps the job's thread pools)
 from isosr.figures import write_distributions
 from isosr.workflow import run_logged
 

@@ -1,5 +1,6 @@
 """Snakemake script: MI between predicted contrasts per epoch against the ground truth's MI."""
 
+import isosr.threads  # noqa: F401 (first isosr import: caps the job's thread pools)
 from isosr.figures import write_mi
 from isosr.workflow import run_logged
 

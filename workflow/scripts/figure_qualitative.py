@@ -1,5 +1,6 @@
 """Snakemake script: the qualitative figure (LR input, methods, ground truth, error map)."""
 
+import isosr.threads  # noqa: F401 (first isosr import: caps the job's thread pools)
 from isosr.figures import write_qualitative
 from isosr.workflow import run_logged
 

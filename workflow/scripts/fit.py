@@ -1,5 +1,6 @@
 """Snakemake script: fit one method on one subject's LR scans (a cohort method: predict)."""
 
+import isosr.threads  # noqa: F401 (first isosr import: caps the job's thread pools)
 from isosr.fit import run_fit
 from isosr.workflow import run_logged
 

@@ -1,5 +1,6 @@
 """Snakemake script: one contrast onto the HR grid, bias-corrected and normalised to [0, 1]."""
 
+import isosr.threads  # noqa: F401 (first isosr import: caps the job's thread pools)
 from isosr.io import save_json
 from isosr.preprocess import RegistrationLimits, preprocess_contrast
 from isosr.workflow import run_logged

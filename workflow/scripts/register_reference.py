@@ -1,5 +1,6 @@
 """Snakemake script: skull-strip and register the reference contrast; write the HR brain mask."""
 
+import isosr.threads  # noqa: F401 (first isosr import: caps the job's thread pools)
 from isosr.io import save_json
 from isosr.preprocess import HDBetOptions, RegistrationLimits, register_reference
 from isosr.workflow import run_logged

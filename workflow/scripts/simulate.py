@@ -1,5 +1,6 @@
 """Snakemake script: simulate the LR acquisition of one contrast."""
 
+import isosr.threads  # noqa: F401 (first isosr import: caps the job's thread pools)
 from isosr.io import load_nifti, save_nifti
 from isosr.simulate import Acquisition, simulate_lr
 from isosr.workflow import run_logged

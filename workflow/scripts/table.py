@@ -1,5 +1,6 @@
 """Snakemake script: the quality, Dice and cost tables of one dataset x scenario."""
 
+import isosr.threads  # noqa: F401 (first isosr import: caps the job's thread pools)
 from isosr.tables import write_benchmark_tables
 from isosr.workflow import run_logged
 

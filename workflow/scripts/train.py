@@ -1,5 +1,6 @@
 """Snakemake script: train one cohort method on the training subjects of a scenario."""
 
+import isosr.threads  # noqa: F401 (first isosr import: caps the job's thread pools)
 from isosr.fit import run_train
 from isosr.workflow import run_logged
 
