@@ -139,3 +139,25 @@ def test_weights_are_found_in_the_torch_cache_and_the_lpips_package(tmp_path, mo
     assert weights.missing_reason is None
     assert "lpips" not in sys.modules
     Lpips().load_weights(weights)
+
+
+def test_their_volume_score_averages_every_slice_of_the_unmapped_images(tmp_path):
+    """mcginnis2023: every slice of the three views (empty ones score 0 and dilute the mean),
+    fed in [0, 1] as they are: the mean over all slices of the per-slice distances."""
+    model = Lpips().load_weights(save_random_weights(tmp_path))
+    rng = np.random.default_rng(1)
+    truth = np.zeros((32, 34, 36), np.float32)
+    truth[4:28, 5:29, 6:30] = rng.random((24, 24, 24))
+    noisy = truth.copy()
+    noisy[4:28, 5:29, 6:30] += rng.normal(0, 0.2, (24, 24, 24)).astype(np.float32)
+    mask = truth > 0
+    theirs = lpips_volume(model, noisy, truth, mask, mcginnis2023=True)
+    expected = []
+    for axis in range(3):
+        a = torch.from_numpy(np.ascontiguousarray(np.moveaxis(noisy, axis, 0)))[:, None]
+        b = torch.from_numpy(np.ascontiguousarray(np.moveaxis(truth, axis, 0)))[:, None]
+        with torch.no_grad():
+            expected.append(model(a, b))
+    assert theirs == pytest.approx(float(torch.cat(expected).mean()), rel=1e-5)
+    assert lpips_volume(model, truth, truth, mask, mcginnis2023=True) == 0.0
+    assert theirs != pytest.approx(lpips_volume(model, noisy, truth, mask), rel=1e-3)

@@ -33,7 +33,7 @@ from pathlib import Path
 import numpy as np
 
 from isosr.checkpoint_dir import check_checkpoint_dir
-from isosr.evaluate import evaluate_subject
+from isosr.evaluate import METRIC_CONVENTIONS, evaluate_subject
 from isosr.fit import run_fit
 from isosr.io import (
     NIFTI_SUFFIXES,
@@ -196,7 +196,7 @@ def _evaluate(args: argparse.Namespace) -> None:
     frame = evaluate_subject(truth_paths=truths, prediction_paths=predictions,
                              mask_path=args.mask,
                              ids={"dataset": "-", "scenario": "-", "method": args.method,
-                                  "subject": args.subject})
+                                  "subject": args.subject}, convention=args.convention)
     save_text(out, frame.to_csv(sep="\t", index=False))
     print(frame.to_string(index=False))
 
@@ -288,6 +288,9 @@ def build_parser() -> argparse.ArgumentParser:
     evaluate.add_argument("--mask", required=True)
     evaluate.add_argument("--method", default="-")
     evaluate.add_argument("--subject", default="-")
+    evaluate.add_argument("--convention", default="isosr", choices=METRIC_CONVENTIONS,
+                          help="metric definitions: isosr's (default) or those of McGinnis et "
+                               "al. 2023's released code (renormalised, whole volume)")
     evaluate.add_argument("--out", required=True)
     evaluate.add_argument("--overwrite", action="store_true", help="replace an existing --out")
     evaluate.set_defaults(run=_evaluate)

@@ -17,6 +17,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
+from isosr import metrics_mcginnis2023 as theirs
 from isosr.io import InputError, check_same_grid, load_nifti
 from isosr.lpips_weights import LpipsWeights, find_weights
 from isosr.masks import binary_mask, check_prediction_scale, check_truth_scale
@@ -24,6 +25,8 @@ from isosr.metrics import dice, mi_errors, psnr, ssim
 from isosr.results import METRIC_COLUMNS
 from isosr.segment import read_sidecar, regions
 from isosr.vocabulary import TISSUES
+
+METRIC_CONVENTIONS = ("isosr", "mcginnis2023")
 
 
 def sidecar_of(segmentation_path: str | Path) -> Path:
@@ -67,27 +70,37 @@ def segmentation_metrics(truth_path: str | Path, prediction_path: str | Path
     return rows
 
 
-def _lpips_network(weights: LpipsWeights) -> Callable[[np.ndarray, np.ndarray, np.ndarray],
-                                                      float]:
+def _lpips_network(weights: LpipsWeights, convention: str
+                   ) -> Callable[[np.ndarray, np.ndarray, np.ndarray], float]:
     """LPIPS of a (prediction, truth, mask) volume; PyTorch is imported only here, so an
     evaluation without LPIPS weights never pays its import."""
     from isosr.lpips import Lpips, lpips_volume
 
     network = Lpips().load_weights(weights)
-    return lambda prediction, truth, mask: lpips_volume(network, prediction, truth, mask)
+    theirs = convention == "mcginnis2023"
+    return lambda prediction, truth, mask: lpips_volume(network, prediction, truth, mask,
+                                                        mcginnis2023=theirs)
 
 
 def evaluate_subject(*, truth_paths: dict[str, str | Path], prediction_paths: dict[str, str | Path],
                      mask_path: str | Path, ids: dict[str, str],
                      segmentations: tuple[str | Path, str | Path] | None = None,
-                     lpips_weights: LpipsWeights | None = None) -> pd.DataFrame:
+                     lpips_weights: LpipsWeights | None = None,
+                     convention: str = "isosr") -> pd.DataFrame:
     """All metrics of one method on one subject, as a long table (see the module docstring).
+
+    ``convention``: ``isosr`` (the definitions of ``isosr.metrics``, on the [0, 1] scale of the
+    truth: see ``isosr.masks``) or ``mcginnis2023`` (``isosr.metrics_mcginnis2023``: every
+    volume renormalised, so any intensity scale is accepted).
 
     ``ids`` holds dataset, scenario, method, subject and (optionally, default 0) the repeat
     index, repeated on every row.
     ``segmentations`` is (ground truth, prediction) ``*_dseg.nii.gz`` paths, if any.
     ``lpips_weights`` defaults to ``isosr.lpips.find_weights()``.
     """
+    if convention not in METRIC_CONVENTIONS:
+        raise InputError(f"metric convention {convention!r}: choose one of "
+                         f"{list(METRIC_CONVENTIONS)}")
     mask_data, mask_affine = load_nifti(mask_path)
     mask = binary_mask(mask_data, mask_path)
     unmatched = sorted(set(prediction_paths) - set(truth_paths))
@@ -101,19 +114,27 @@ def evaluate_subject(*, truth_paths: dict[str, str | Path], prediction_paths: di
                 (predictions, prediction_paths[contrast], check_prediction_scale)):
             data, affine = load_nifti(path)
             check_same_grid(path, data.shape, affine, mask_path, mask.shape, mask_affine)
-            check_scale(data, mask, path)
+            if convention == "mcginnis2023":
+                data = theirs.renormalise(data, mask)
+            else:
+                check_scale(data, mask, path)
             images[contrast] = data
     weights = find_weights() if lpips_weights is None else lpips_weights
-    network = None if weights.missing_reason else _lpips_network(weights)
+    network = None if weights.missing_reason else _lpips_network(weights, convention)
     rows = []
     for contrast in sorted(predictions):
         prediction, truth = predictions[contrast], truths[contrast]
-        rows.append((contrast, "PSNR", psnr(prediction, truth, mask)))
-        rows.append((contrast, "SSIM", ssim(prediction, truth, mask)))
+        if convention == "mcginnis2023":
+            rows.append((contrast, "PSNR", theirs.psnr(prediction, truth)))
+            rows.append((contrast, "SSIM", theirs.ssim(prediction, truth)))
+        else:
+            rows.append((contrast, "PSNR", psnr(prediction, truth, mask)))
+            rows.append((contrast, "SSIM", ssim(prediction, truth, mask)))
         rows.append((contrast, "LPIPS", float("nan") if network is None
                      else network(prediction, truth, mask)))
-    rows += [(contrast, "eps_MI", value)
-             for contrast, value in mi_errors(predictions, truths, mask).items()]
+    errors = (theirs.mi_errors if convention == "mcginnis2023" else mi_errors)(
+        predictions, truths, mask)
+    rows += [(contrast, "eps_MI", value) for contrast, value in errors.items()]
     if segmentations is not None:
         rows += segmentation_metrics(*segmentations)
     frame = pd.DataFrame(rows, columns=["contrast", "metric", "value"])

@@ -125,15 +125,23 @@ def brain_slices(volume: np.ndarray, mask: np.ndarray) -> list[np.ndarray]:
 
 @torch.no_grad()
 def lpips_volume(model: Lpips, prediction: np.ndarray, truth: np.ndarray, mask: np.ndarray,
-                 batch: int = 64) -> float:
-    """Mean LPIPS over the brain slices of all three views (see the module docstring)."""
+                 batch: int = 64, mcginnis2023: bool = False) -> float:
+    """Mean LPIPS over the brain slices of all three views (see the module docstring).
+
+    ``mcginnis2023``: as their released code scores it, every slice of the three views, the
+    (renormalised, masked) [0, 1] volumes fed as they are, not mapped to [-1, 1]."""
     mask = np.asarray(mask, dtype=bool)
-    prepared = [np.where(mask, np.clip(v, 0.0, 1.0), 0.0).astype(np.float32) * 2.0 - 1.0
-                for v in (prediction, truth)]
+    if mcginnis2023:
+        prepared = [np.asarray(v, dtype=np.float32) for v in (prediction, truth)]
+        mask, background = np.ones_like(mask), 0.0
+    else:
+        prepared = [np.where(mask, np.clip(v, 0.0, 1.0), 0.0).astype(np.float32) * 2.0 - 1.0
+                    for v in (prediction, truth)]
+        background = -1.0
     distances = []
     for stack_a, stack_b in zip(brain_slices(prepared[0], mask), brain_slices(prepared[1], mask),
                                 strict=True):
-        stack_a, stack_b = _pad_to_minimum(stack_a), _pad_to_minimum(stack_b)
+        stack_a, stack_b = (_pad_to_minimum(stack, background) for stack in (stack_a, stack_b))
         for start in range(0, len(stack_a), batch):
             a = torch.from_numpy(np.ascontiguousarray(stack_a[start:start + batch]))[:, None]
             b = torch.from_numpy(np.ascontiguousarray(stack_b[start:start + batch]))[:, None]
@@ -141,10 +149,10 @@ def lpips_volume(model: Lpips, prediction: np.ndarray, truth: np.ndarray, mask: 
     return float(torch.cat(distances).mean())
 
 
-def _pad_to_minimum(stack: np.ndarray) -> np.ndarray:
-    """Pad (n, H, W) slices with background (-1) to at least ``MIN_SLICE`` per side, centred."""
+def _pad_to_minimum(stack: np.ndarray, background: float = -1.0) -> np.ndarray:
+    """Pad (n, H, W) slices with ``background`` to at least ``MIN_SLICE`` per side, centred."""
     pads = [(0, 0)]
     for side in stack.shape[1:]:
         missing = max(0, MIN_SLICE - side)
         pads.append((missing // 2, missing - missing // 2))
-    return np.pad(stack, pads, constant_values=-1.0)
+    return np.pad(stack, pads, constant_values=background)
