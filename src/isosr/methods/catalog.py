@@ -17,8 +17,15 @@ from isosr.methods.sainr.params import SAINRParams
 
 
 def _psf_knowledge(params: INRParams) -> Knowledge:
-    """The slice-profile forward model integrates the acquisition's PSF; point samples do not."""
-    return "informed" if params.forward_model == "slice-profile" else "blind"
+    """The slice-profile forward model integrates the acquisition's PSF (told it: informed);
+    point samples know nothing of it."""
+    informed = params.forward_model == "slice-profile" and params.degradation == "informed"
+    return "informed" if informed else "blind"
+
+
+def _told(params: LRTVParams | ECLAREParams) -> Knowledge:
+    """Informed unless the method's ``degradation`` is blind."""
+    return "informed" if params.degradation == "informed" else "blind"
 
 
 SPECS: tuple[MethodSpec, ...] = (
@@ -33,12 +40,12 @@ SPECS: tuple[MethodSpec, ...] = (
                implementation="isosr.methods.lrtv.method:LRTV", label="LRTV",
                summary="Low-rank + total-variation reconstruction (Shi et al. 2015) with the "
                        "scenario's own acquisition operator, each contrast alone.",
-               knowledge="informed"),
+               knowledge=_told),
     MethodSpec("eclare", kind="subject", gpu=True, env="envs/inr.yaml", params=ECLAREParams,
                implementation="isosr.methods.eclare.method:ECLARE", label="SMORE (ECLARE)",
                summary="SMORE's successor ECLARE (external tool, its own environment), each "
                        "contrast alone.",
-               knowledge="informed",  # given the scenario's exact slice profile
+               knowledge=_told,  # given the scenario's exact slice profile, unless blind
                note="SMORE (ECLARE): McGinnis et al. ran SMORE v3.1.2, whose code is not "
                     "publicly available; ECLARE 1.0.1 is its successor from the same lab "
                     "(same self-supervised through-plane training, WDSR network)."),

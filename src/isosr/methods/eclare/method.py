@@ -44,13 +44,15 @@ def slice_profile(acquisition: Acquisition, spacing: float) -> np.ndarray:
 
 
 def eclare_command(params: ECLAREParams, executable: str, image: Path, out_dir: Path,
-                   relative_thickness: float, profile: Path, gpu_id: int) -> list[str]:
-    """The run-eclare command line for one stack."""
+                   relative_thickness: float, profile: Path | None, gpu_id: int) -> list[str]:
+    """The run-eclare command line for one stack. ``profile`` None (blind): neither thickness
+    nor profile is given, so ECLARE estimates the slice profile with ESPRESO (it does only when
+    no thickness is given)."""
+    given = [] if profile is None else ["--relative-slice-thickness", f"{relative_thickness:.6g}",
+                                        "--relative-slice-profile-fpath", str(profile)]
     return [executable, "--in-fpath", str(image), "--out-dir", str(out_dir),
             "--n-patches", str(params.n_patches), "--batch-size", str(params.batch_size),
-            "--patch-sampling", params.patch_sampling,
-            "--relative-slice-thickness", f"{relative_thickness:.6g}",
-            "--relative-slice-profile-fpath", str(profile), "--gpu-id", str(gpu_id)]
+            "--patch-sampling", params.patch_sampling, *given, "--gpu-id", str(gpu_id)]
 
 
 def check_output_geometry(lr_affine: np.ndarray, lr_shape: tuple[int, ...],
@@ -86,10 +88,13 @@ def eclare_on_grid(image: LRImage, grid: Grid, params: ECLAREParams, executable:
     axis = through_plane_axis(image.affine, image.view)
     spacing = np.linalg.norm(image.affine[:3, :3], axis=0)
     in_plane = float(min(s for a, s in enumerate(spacing) if a != axis))
-    acquisition = Acquisition(image.view, image.thickness, image.model)
-    stack, profile, out_dir = work / "lr.nii.gz", work / "profile.npy", work / "out"
+    stack, out_dir = work / "lr.nii.gz", work / "out"
     save_nifti(stack, image.data, image.affine)
-    np.save(profile, slice_profile(acquisition, in_plane))
+    profile = None
+    if params.degradation == "informed":
+        profile = work / "profile.npy"
+        np.save(profile, slice_profile(Acquisition(image.view, image.thickness, image.model),
+                                       in_plane))
     threads = str(torch.get_num_threads())
     run_tool("ECLARE", eclare_command(params, executable, stack, out_dir,
                                       image.thickness / in_plane, profile, gpu_id),

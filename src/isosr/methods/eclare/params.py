@@ -5,6 +5,8 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 
 from isosr.io import InputError
+from isosr.methods.degradation import DEGRADATIONS
+from isosr.methods.profiles import check_choice
 
 DEFAULT_EXECUTABLE = "resources/tools/eclare/bin/run-eclare"
 PROFILES = {
@@ -26,8 +28,12 @@ class ECLAREParams:
         "help": "run-eclare --patch-sampling"})
     executable: str = field(default=DEFAULT_EXECUTABLE, metadata={
         "help": "the run-eclare command; the default is built by rule eclare_environment"})
+    degradation: str = field(default="informed", metadata={
+        "help": ("informed (the scenario's exact slice thickness and profile) or blind "
+                 "(ECLARE estimates the profile with ESPRESO, as SMORE does)")})
 
     def __post_init__(self) -> None:
+        check_choice("degradation", self.degradation, DEGRADATIONS)
         if self.profile not in PROFILES:
             raise InputError(f"profile: unknown profile {self.profile!r}; choose one of "
                              f"{sorted(PROFILES)}")

@@ -13,6 +13,7 @@ from torch import nn
 
 from isosr.io import Grid, LRImage
 from isosr.methods.base import FitResult, SubjectMethod
+from isosr.methods.degradation import as_assumed
 from isosr.methods.inr.checkpoint import fingerprint
 from isosr.methods.inr.coordinates import CoordinateFrame
 from isosr.methods.inr.model import NetworkGeometry
@@ -56,7 +57,8 @@ class INRMethod(SubjectMethod):
                                         grid)
         scales = {c: IntensityScale.of(lr[c].data, c) for c in contrasts}
         slice_profile = self.params.forward_model == "slice-profile"
-        samples = TrainingSet.from_images(lr, frame, scales, device,
+        assumed = {c: as_assumed(lr[c], self.params.degradation) for c in contrasts}
+        samples = TrainingSet.from_images(assumed, frame, scales, device,
                                           self.params.profile_samples if slice_profile else None)
         geometry = NetworkGeometry(frame.half_extent, float(np.min(grid.spacing)))
         with torch.random.fork_rng(devices=[]):

@@ -14,7 +14,9 @@ from dataclasses import dataclass, field, fields
 from typing import Any
 
 from isosr.io import InputError
+from isosr.methods.degradation import DEGRADATIONS, degradation_field
 from isosr.methods.inr.mi_stopping import MI_RULES
+from isosr.methods.profiles import check_choice
 
 PROFILES: dict[str, dict[str, Any]] = {
     # McGinnis et al. 2023, Sect. 2 "Implementation and Training" and config/*_mlpv2.yaml.
@@ -116,10 +118,12 @@ class INRParams:
         "help": "epochs of the MI plateau test"})
     mi_tolerance: float | None = field(default=None, metadata={
         "help": "tolerance of the MI rule in nats (default: 1e-4 mcginnis2023, 1e-3 plateau)"})
+    degradation: str = degradation_field("slice-profile: each scan's own acquisition model")
     device: str = field(default="auto", metadata={
         "help": "auto (CUDA if present), cpu or cuda"})
 
     def __post_init__(self) -> None:
+        check_choice("degradation", self.degradation, DEGRADATIONS)
         if self.profile not in PROFILES:
             raise InputError(f"profile: unknown profile {self.profile!r}; "
                              f"choose one of {sorted(PROFILES)}")

@@ -34,6 +34,7 @@ import torch
 
 from isosr.io import Grid, InputError, LRImage, resample_to_grid
 from isosr.methods.base import FitResult, SubjectMethod
+from isosr.methods.degradation import as_assumed
 from isosr.methods.lrtv.params import LRTVParams
 from isosr.simulate import Acquisition, acquisition_matrix
 
@@ -126,7 +127,7 @@ def singular_value_threshold(x: torch.Tensor, mode: int, threshold: float) -> to
 
 def lrtv(image: LRImage, grid: Grid, params: LRTVParams) -> tuple[np.ndarray, dict]:
     """Super-resolve one contrast; returns the HR image and the per-iteration history."""
-    operator = ThroughPlaneOperator(image, grid)
+    operator = ThroughPlaneOperator(as_assumed(image, params.degradation), grid)
     scale = float(np.max(image.data))
     if scale <= 0:
         raise InputError("lrtv: the LR image has no positive intensities")

@@ -5,6 +5,8 @@ from __future__ import annotations
 from dataclasses import dataclass, field, fields
 
 from isosr.io import InputError
+from isosr.methods.degradation import DEGRADATIONS, degradation_field
+from isosr.methods.profiles import check_choice
 
 
 def _help(default: float | int, text: str) -> float | int:
@@ -24,10 +26,14 @@ class LRTVParams:
     step_size: float = _help(0.1, "gradient step size (intensities scaled to [0, 1])")
     tolerance: float = _help(1e-5, "stop when ||X_k - X_(k-1)|| / ||y|| falls below this")
     tv_smoothing: float = _help(1e-4, "epsilon in sqrt(|grad X|^2 + epsilon)")
+    degradation: str = degradation_field("the scenario's exact acquisition operator")
 
     def __post_init__(self) -> None:
+        check_choice("degradation", self.degradation, DEGRADATIONS)
         for f in fields(self):
             value = getattr(self, f.name)
+            if f.name == "degradation":
+                continue
             if f.type == "int":
                 if not isinstance(value, int) or isinstance(value, bool) or value < 1:
                     raise InputError(f"{f.name}: expected an integer >= 1, got {value!r}")
