@@ -9,7 +9,7 @@ from __future__ import annotations
 import math
 import re
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, fields
 from pathlib import Path
 from typing import Any
 
@@ -54,10 +54,15 @@ class Plan:
     ``await_index(dataset)`` is called before the subjects of a downloaded (http) dataset are
     read from its index; the workflow passes a Snakemake checkpoint there, so the download and
     indexing run first.
+
+    The config is not changed once the plan is made: what the workflow asks for every job (a
+    dataset's settings, a split, a method's kind) is computed once (``_memo``).
     """
 
     config: dict[str, Any]
     await_index: Callable[[str], object] | None = field(default=None, compare=False)
+    _memo: dict[tuple[str, str], Any] = field(default_factory=dict, init=False, repr=False,
+                                               compare=False)
 
     def __post_init__(self) -> None:
         self.check()
@@ -79,11 +84,18 @@ class Plan:
         """Path suffixes of the ``repeats`` fits per method and subject ('' = repeat 0)."""
         return repeat_suffixes(self.config.get("repeats", 1))
 
+    def _memoised(self, key: tuple[str, str], compute: Callable[[], Any]) -> Any:
+        """``compute()``, once per ``key`` (an exception is raised again at the next call)."""
+        if key not in self._memo:
+            self._memo[key] = compute()
+        return self._memo[key]
+
     def dataset(self, name: str) -> dict[str, Any]:
         """The config of dataset ``name``, with its preset's preprocessing settings (e.g.
         BraTS: skullstrip none, template SRI24) where the config does not set them."""
-        spec = self.config["datasets"][name]
-        return {**PREPROCESSING_DEFAULTS, **recommended(self.source(name)), **spec}
+        return dict(self._memoised(("dataset", name), lambda: {
+            **PREPROCESSING_DEFAULTS, **recommended(self.source(name)),
+            **self.config["datasets"][name]}))
 
     def source(self, name: str) -> Source:
         return make_source(name, self.config["datasets"][name])
@@ -96,17 +108,27 @@ class Plan:
         return dict(self.config["scenarios"][scenario]["contrasts"][contrast])
 
     def method_params(self, method: str) -> dict[str, Any]:
-        """The hyper-parameters of ``method`` (without ``pretrained``, which is not one)."""
+        """The hyper-parameters of ``method`` (without ``pretrained``, which is not one), with
+        the equal-compute mode's ``budget_seconds`` for every method that has that key."""
         values = dict(self.config["methods"][method] or {})
         values.pop(PRETRAINED, None)
+        budget = self.config.get("budget_seconds")
+        names = {f.name for f in fields(method_spec(method).params)}
+        if budget is not None and "budget_seconds" in names:
+            values["budget_seconds"] = budget
         return values
+
+    @property
+    def metric_convention(self) -> str:
+        """``metrics.convention``: isosr's definitions or mcginnis2023's (isosr.evaluate)."""
+        return (self.config.get("metrics") or {}).get("convention", "isosr")
 
     def pretrained(self, method: str) -> dict[str, str] | None:
         """``{url, sha256}`` of the published model a cohort method uses instead of training."""
         return (self.config["methods"][method] or {}).get(PRETRAINED)
 
     def method_kind(self, method: str) -> str:
-        return method_spec(method).kind
+        return self._memoised(("method_kind", method), lambda: method_spec(method).kind)
 
     @property
     def cohort_methods(self) -> list[str]:
@@ -124,7 +146,14 @@ class Plan:
     def split(self, dataset: str) -> tuple[list[str], list[str]]:
         """(training, test) subjects of ``dataset`` from ``datasets.<d>.split``: explicit
         ``train``/``test`` lists (either may be left out: the rest), or a ``train_fraction`` of
-        the subjects drawn with ``seed``. Without a split every subject is a test subject."""
+        the subjects drawn with ``seed``. Without a split every subject is a test subject.
+        Computed once, except for an http dataset (its subjects come from its index)."""
+        if self.config["datasets"][dataset]["source"] == "http":
+            return self._split(dataset)
+        train, test = self._memoised(("split", dataset), lambda: self._split(dataset))
+        return list(train), list(test)
+
+    def _split(self, dataset: str) -> tuple[list[str], list[str]]:
         subjects = self.subjects(dataset)
         spec = self.dataset(dataset).get("split")
         key = f"datasets.{dataset}.split"

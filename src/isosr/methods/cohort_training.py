@@ -55,17 +55,24 @@ class EpochTrainer:
 
     def __init__(self, network: nn.Module, *, learning_rate: float, halving_epochs: int,
                  epochs: int, steps: int, seed: int, device: torch.device,
-                 checkpoint_dir: Path | None, fingerprint: str, label: str) -> None:
+                 checkpoint_dir: Path | None, fingerprint: str, label: str,
+                 budget_seconds: float | None = None) -> None:
         self.network = network
         self.optimizer = torch.optim.Adam(network.parameters(), lr=learning_rate)
         self.scheduler = torch.optim.lr_scheduler.StepLR(self.optimizer, halving_epochs, 0.5)
         self.generator = torch.Generator(device=device).manual_seed(seed)
         self.epochs, self.steps, self.device = epochs, steps, device
         self.checkpoint_dir, self.fingerprint, self.label = checkpoint_dir, fingerprint, label
+        self.budget_seconds = budget_seconds
         self.losses: list[float] = []
         self.terms: dict[str, list[float]] = {}
         self.epoch_seconds: list[float] = []
         self.resumed_at = 0
+
+    @property
+    def over_budget(self) -> bool:
+        """Whether the epochs so far (resumed ones included) spent ``budget_seconds``."""
+        return self.budget_seconds is not None and sum(self.epoch_seconds) >= self.budget_seconds
 
     @property
     def epoch(self) -> int:
@@ -76,7 +83,7 @@ class EpochTrainer:
         """Train to the last epoch (resuming if possible); the history for train.json."""
         self._resume()
         with deterministic(self.device):
-            while len(self.losses) < self.epochs:
+            while len(self.losses) < self.epochs and not self.over_budget:
                 start = time.perf_counter()
                 total = torch.zeros((), device=self.device)
                 sums: dict[str, torch.Tensor] = {}
@@ -102,6 +109,8 @@ class EpochTrainer:
                 logging.info("%s epoch %d/%d: loss %.5g, %.1f s, ETA %.0f s", self.label, done,
                              self.epochs, self.losses[-1], self.epoch_seconds[-1], eta)
         history = {"epochs": len(self.losses), "steps_per_epoch": self.steps,
+                   "budget_seconds": self.budget_seconds,
+                   "stopped_by_budget": len(self.losses) < self.epochs,
                    "resumed_after_epoch": self.resumed_at, "loss": self.losses,
                    "epoch_seconds": self.epoch_seconds}
         return {**history, "loss_terms": self.terms} if self.terms else history
@@ -156,7 +165,9 @@ def train_each_contrast(method: Method, contrasts: list[str],
                         device: torch.device, fingerprint: str, learning_rate: float,
                         halving_epochs: int, epochs: int) -> PerContrastTraining:
     """Train one network per contrast, the i-th with seed ``method.seed + i`` and its
-    checkpoints in ``context.checkpoint_dir / contrast``."""
+    checkpoints in ``context.checkpoint_dir / contrast``; the method's ``budget_seconds`` (if
+    set) is split evenly over the networks."""
+    budget = method.params.budget_seconds
     states, history, parameters = {}, {}, 0
     for index, contrast in enumerate(contrasts):
         job = job_of(index, contrast)
@@ -166,7 +177,8 @@ def train_each_contrast(method: Method, contrasts: list[str],
                                halving_epochs=halving_epochs, epochs=epochs, steps=job.steps,
                                seed=method.seed + index, device=device,
                                checkpoint_dir=checkpoints, fingerprint=fingerprint,
-                               label=job.label)
+                               label=job.label,
+                               budget_seconds=None if budget is None else budget / len(contrasts))
         history[contrast] = trainer.run(lambda generator, job=job, trainer=trainer:
                                         job.loss(generator, trainer))
         states[contrast] = {k: v.cpu() for k, v in job.network.state_dict().items()}

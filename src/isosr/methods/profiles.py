@@ -49,3 +49,18 @@ def check_number(name: str, value: Any, minimum: float, strict: bool) -> None:
     if not number or not (value > minimum or (not strict and value == minimum)):
         raise InputError(f"{name}: expected a number {'>' if strict else '>='} {minimum:g}, "
                          f"got {value!r}")
+
+
+def budget_field() -> Any:
+    """``budget_seconds``: the equal-compute mode's training budget (config ``budget_seconds``)."""
+    return help_field("training seconds on its device for the whole fit or training (split "
+                      "evenly over its networks); it stops at the first epoch end that reaches "
+                      "it (None: epochs only)")
+
+
+def check_budget(value: Any) -> None:
+    """``budget_seconds`` is None or a positive finite number of seconds."""
+    if value is not None:
+        check_number("budget_seconds", value, 0.0, strict=True)
+        if value == float("inf"):
+            raise InputError("budget_seconds: expected a finite number, got inf")

@@ -16,6 +16,8 @@ from typing import Any
 
 from isosr.methods.profiles import (
     DEVICES,
+    budget_field,
+    check_budget,
     check_choice,
     check_integers,
     check_number,
@@ -62,10 +64,12 @@ class ArSSRParams:
     epochs: int | None = help_field("training epochs per contrast")
     learning_rate: float | None = help_field("Adam learning rate")
     lr_halving_epochs: int | None = help_field("the learning rate halves every this many epochs")
+    budget_seconds: float | None = budget_field()
     device: str = field(default="auto", metadata={"help": "auto (CUDA if present), cpu, cuda"})
 
     def __post_init__(self) -> None:
         fill_from_profile(self, PROFILES)
+        check_budget(self.budget_seconds)
         check_choice("encoder", self.encoder, ENCODERS)
         check_choice("device", self.device, DEVICES)
         check_integers(self, {"encoder_blocks": 1, "encoder_layers": 1, "encoder_width": 1,

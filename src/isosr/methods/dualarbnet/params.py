@@ -19,6 +19,8 @@ from typing import Any
 
 from isosr.methods.profiles import (
     DEVICES,
+    budget_field,
+    check_budget,
     check_choice,
     check_integers,
     check_number,
@@ -78,10 +80,12 @@ class DualArbNetParams:
     kspace_weight: float | None = help_field("weight of the k-space loss beside L1")
     kspace_mask: str | None = help_field("k-space loss on the frequencies the LR scan kept (paper "
                                     "text) or removed (released code)")
+    budget_seconds: float | None = budget_field()
     device: str = field(default="auto", metadata={"help": "auto (CUDA if present), cpu, cuda"})
 
     def __post_init__(self) -> None:
         fill_from_profile(self, PROFILES)
+        check_budget(self.budget_seconds)
         check_choice("kspace_mask", self.kspace_mask, KSPACE_MASKS)
         check_choice("device", self.device, DEVICES)
         check_integers(self, {**INTEGERS, "steps_per_epoch": 1}, optional=("steps_per_epoch",))

@@ -39,18 +39,20 @@ class INRMethod(SubjectMethod):
         return FitResult(predictions, str(device), history)
 
     def fit_network(self, lr: dict[str, LRImage], grid: Grid, device: torch.device, seed: int,
-                    checkpoint_dir: Path | None, label: str
+                    checkpoint_dir: Path | None, label: str, budget_share: float = 1.0
                     ) -> tuple[dict[str, np.ndarray], dict[str, Any]]:
-        """Train one network, seeded with ``seed``, on the LR images ``lr``; its prediction of
-        each of their contrasts on ``grid`` and its training history."""
-        fit = self.prepare(lr, grid, device, seed, checkpoint_dir, label)
+        """Train one network, seeded with ``seed``, on the LR images ``lr`` (with
+        ``budget_share`` of the fit's ``budget_seconds``); its prediction of each of their
+        contrasts on ``grid`` and its training history."""
+        fit = self.prepare(lr, grid, device, seed, checkpoint_dir, label, budget_share)
         fit.trainer.run()
         history = {**fit.trainer.history(),
                    "parameters": sum(p.numel() for p in fit.trainer.network.parameters())}
         return fit.predict(grid), history
 
     def prepare(self, lr: dict[str, LRImage], grid: Grid, device: torch.device, seed: int,
-                checkpoint_dir: Path | None = None, label: str = "INR") -> PreparedFit:
+                checkpoint_dir: Path | None = None, label: str = "INR",
+                budget_share: float = 1.0) -> PreparedFit:
         """The network, seeded with ``seed``, and its trainer on the LR images ``lr``."""
         contrasts = sorted(lr)
         frame = CoordinateFrame.for_fit([(lr[c].data.shape, lr[c].affine) for c in contrasts],
@@ -68,8 +70,10 @@ class INRMethod(SubjectMethod):
         if self.params.early_stopping and len(contrasts) > 1:
             mi_points = torch.from_numpy(frame.grid_coordinates(grid, inside_mask=True)).to(device)
         description = {**self.describe(), "seed": seed, "device": str(device)}
+        budget = self.params.budget_seconds
         trainer = Trainer(network, samples, mi_points, self.params, seed, checkpoint_dir,
-                          fingerprint(description, lr, grid), label)
+                          fingerprint(description, lr, grid), label,
+                          None if budget is None else budget * budget_share)
         return PreparedFit(trainer, frame, scales)
 
 

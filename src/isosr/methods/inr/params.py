@@ -16,7 +16,7 @@ from typing import Any
 from isosr.io import InputError
 from isosr.methods.degradation import DEGRADATIONS, degradation_field
 from isosr.methods.inr.mi_stopping import MI_RULES
-from isosr.methods.profiles import check_choice
+from isosr.methods.profiles import budget_field, check_budget, check_choice
 
 PROFILES: dict[str, dict[str, Any]] = {
     # McGinnis et al. 2023, Sect. 2 "Implementation and Training" and config/*_mlpv2.yaml.
@@ -119,11 +119,13 @@ class INRParams:
     mi_tolerance: float | None = field(default=None, metadata={
         "help": "tolerance of the MI rule in nats (default: 1e-4 mcginnis2023, 1e-3 plateau)"})
     degradation: str = degradation_field("slice-profile: each scan's own acquisition model")
+    budget_seconds: float | None = budget_field()
     device: str = field(default="auto", metadata={
         "help": "auto (CUDA if present), cpu or cuda"})
 
     def __post_init__(self) -> None:
         check_choice("degradation", self.degradation, DEGRADATIONS)
+        check_budget(self.budget_seconds)
         if self.profile not in PROFILES:
             raise InputError(f"profile: unknown profile {self.profile!r}; "
                              f"choose one of {sorted(PROFILES)}")

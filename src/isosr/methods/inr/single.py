@@ -56,6 +56,6 @@ class SingleContrastINR(INRMethod):
             checkpoint = None if self.checkpoint_dir is None else self.checkpoint_dir / contrast
             prediction, histories[contrast] = self.fit_network(
                 {contrast: lr[contrast]}, grid, device, contrast_seed(self.seed, contrast),
-                checkpoint, f"{self.name} {contrast}")
+                checkpoint, f"{self.name} {contrast}", budget_share=1.0 / len(lr))
             predictions.update(prediction)
         return FitResult(predictions, str(device), merged_history(histories))

@@ -110,7 +110,8 @@ class Trainer:
     def __init__(self, network: nn.Module, samples: TrainingSet,
                  mi_coordinates: torch.Tensor | None,
                  params: INRParams, seed: int, checkpoint: Path | None = None,
-                 fingerprint: str = "", description: str = "INR") -> None:
+                 fingerprint: str = "", description: str = "INR",
+                 budget_seconds: float | None = None) -> None:
         self.network = network
         self.samples = samples
         self.mi_coordinates = mi_coordinates
@@ -118,6 +119,7 @@ class Trainer:
         self.checkpoint = checkpoint
         self.fingerprint = fingerprint
         self.description = description
+        self.budget_seconds = budget_seconds
         self.device = samples.targets.device
         self.optimizer = optimizer_for(network, params)
         self.scheduler = torch.optim.lr_scheduler.CosineAnnealingLR(self.optimizer,
@@ -131,8 +133,17 @@ class Trainer:
         self.resumed_at = 0
 
     @property
+    def spent_seconds(self) -> float:
+        """Seconds of every epoch so far (training and MI pass; resumed ones included)."""
+        return sum(r.seconds + r.mi_seconds for r in self.records)
+
+    @property
+    def over_budget(self) -> bool:
+        return self.budget_seconds is not None and self.spent_seconds >= self.budget_seconds
+
+    @property
     def finished(self) -> bool:
-        return self.stopped or len(self.records) >= self.params.epochs
+        return self.stopped or len(self.records) >= self.params.epochs or self.over_budget
 
     def run(self) -> list[EpochRecord]:
         """Train to the end (resuming if a checkpoint exists); the records of all epochs."""
@@ -245,6 +256,9 @@ class Trainer:
             "epochs": len(self.records),
             "max_epochs": self.params.epochs,
             "stopping_epoch": len(self.records) if self.stopped else None,
+            "budget_seconds": self.budget_seconds,
+            "stopped_by_budget": self.over_budget and not self.stopped
+            and len(self.records) < self.params.epochs,
             "resumed_after_epoch": self.resumed_at,
             "loss": [r.loss for r in self.records],
             "mse": {c: [r.mse[i] for r in self.records]

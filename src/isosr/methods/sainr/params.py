@@ -18,6 +18,8 @@ from typing import Any
 from isosr.io import InputError
 from isosr.methods.profiles import (
     DEVICES,
+    budget_field,
+    check_budget,
     check_choice,
     check_integers,
     check_number,
@@ -65,10 +67,12 @@ class SAINRParams:
     learning_rate: float | None = help_field("Adam learning rate")
     lr_halving_epochs: int | None = help_field("the learning rate halves every this many epochs "
                                           "(None: constant)")
+    budget_seconds: float | None = budget_field()
     device: str = field(default="auto", metadata={"help": "auto (CUDA if present), cpu, cuda"})
 
     def __post_init__(self) -> None:
         fill_from_profile(self, PROFILES)
+        check_budget(self.budget_seconds)
         check_choice("device", self.device, DEVICES)
         check_integers(self, {"encoder_blocks": 1, "features": 1, "window": 1, "decoder_width": 1,
                               "mask_ce_halving_epochs": 1, "lr_patch": 2, "lr_slices": 2,

@@ -1,0 +1,78 @@
+"""Equal-compute mode: config ``budget_seconds`` gives every learned method the same training
+seconds; each stops at the first epoch end that reaches its (share of the) budget."""
+
+from __future__ import annotations
+
+import copy
+
+import pytest
+import torch
+import yaml
+from conftest import REPO
+from test_arssr import TINY, cohort, pair
+from test_inr import TINY_NETWORK, smooth_case
+
+from isosr.config import Plan
+from isosr.io import InputError
+from isosr.methods import create_method, method_names, method_spec
+from isosr.methods.base import TrainingContext
+from isosr.methods.cohort_training import EpochTrainer
+
+TINY_BUDGET = 1e-9  # reached by any first epoch
+
+
+def test_an_inr_fit_stops_at_the_first_epoch_end_that_reaches_its_budget():
+    lr, grid = smooth_case()
+    params = {**TINY_NETWORK, "epochs": 6, "early_stopping": False}
+    unbounded = create_method("inr-splithead", params).fit_predict(lr, grid).history
+    assert unbounded["epochs"] == 6 and unbounded["stopped_by_budget"] is False
+    bounded = create_method("inr-splithead", {**params, "budget_seconds": TINY_BUDGET}
+                            ).fit_predict(lr, grid).history
+    assert bounded["epochs"] == 1 and bounded["stopped_by_budget"] is True
+    assert bounded["budget_seconds"] == TINY_BUDGET
+    # a budget far above the fit's cost changes nothing
+    ample = create_method("inr-splithead", {**params, "budget_seconds": 1e6}
+                          ).fit_predict(lr, grid).history
+    assert ample["epochs"] == 6 and ample["stopped_by_budget"] is False
+
+
+def test_one_network_per_contrast_splits_the_budget_evenly():
+    lr, grid = smooth_case()
+    history = create_method("inr-single", {**TINY_NETWORK, "budget_seconds": 10.0}
+                            ).fit_predict(lr, grid).history
+    assert {c: h["budget_seconds"] for c, h in history["networks"].items()} == {"T1w": 5.0,
+                                                                                  "T2w": 5.0}
+
+
+def test_a_cohort_training_stops_at_its_budget(tmp_path):
+    torch.set_num_threads(1)
+    pairs = [pair(*subject) for subject in cohort()[:2]]
+    model = create_method("arssr", {**TINY, "epochs": 5, "steps_per_epoch": 2,
+                                    "budget_seconds": TINY_BUDGET})
+    result = model.train(pairs, TrainingContext(tmp_path / "model.pt"))
+    history = result.history["per_contrast"]["T1w"]
+    assert history["epochs"] == 1 and history["stopped_by_budget"] is True
+    network = torch.nn.Linear(1, 1)
+    trainer = EpochTrainer(network, learning_rate=1e-3, halving_epochs=5, epochs=3, steps=1,
+                           seed=0, device=torch.device("cpu"), checkpoint_dir=None,
+                           fingerprint="", label="t", budget_seconds=None)
+    unbounded = trainer.run(lambda generator: network(torch.ones(1, 1)).square().sum())
+    assert unbounded["epochs"] == 3 and unbounded["stopped_by_budget"] is False
+
+
+def test_the_config_key_gives_every_learned_method_the_same_budget():
+    config = yaml.safe_load((REPO / "configs" / "cohort.yaml").read_text())
+    config["methods"] = {name: {} for name in method_names()}
+    config["reference_method"] = "cubic"
+    budgeted = copy.deepcopy(config) | {"budget_seconds": 120.0}
+    plan = Plan(budgeted)
+    learned = {m for m in method_names() if plan.method_params(m).get("budget_seconds") == 120.0}
+    assert learned == {"inr-single", "inr-vanilla", "inr-splithead", "arssr", "sa-inr",
+                       "dual-arbnet"}
+    assert all("budget_seconds" not in Plan(config).method_params(m) for m in method_names())
+
+
+@pytest.mark.parametrize("value", [0, -1.0, float("inf"), "ten"])
+def test_a_budget_must_be_a_positive_finite_number(value):
+    with pytest.raises(InputError, match="budget_seconds"):
+        method_spec("inr-splithead").make_params({"budget_seconds": value})
