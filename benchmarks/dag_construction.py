@@ -1,18 +1,22 @@
 """Benchmark: how long `snakemake --dry-run` takes to build the DAG of a large study.
 
-The study: 100 subjects (two embedded datasets of 50; the embedded source caps one dataset at 99;
-20 % of each train the cohort methods, every method is evaluated on the other 80 %) x every
-registered method x 3 scenarios. Goal: under 10 s. Prints the numbers, asserts nothing.
+The study: N subjects (default 100; embedded datasets of at most 99 subjects each, as the embedded
+source caps one there: 2 x 50 for 100, 11 x ~91 for 1,000; 20 % of each train the cohort methods,
+every method is evaluated on the other 80 %) x every registered method x 3 scenarios. Goal: under
+10 s for 100 subjects, under 60 s for 1,000. Prints jobs, wall and CPU seconds and ms per job;
+asserts nothing.
 
-    python benchmarks/dag_construction.py [--repeats 3]
+    python benchmarks/dag_construction.py [--subjects 100] [--repeats 3]
 """
 
 from __future__ import annotations
 
 import argparse
+import math
 import re
 import resource
 import statistics
+import string
 import subprocess
 import sys
 import tempfile
@@ -24,7 +28,7 @@ import yaml
 from isosr.methods import method_names
 
 REPO = Path(__file__).resolve().parents[1]
-SUBJECTS_PER_DATASET = 50
+MAX_PER_DATASET = 99  # the embedded source's cap (config schema: embedded.subjects)
 SCENARIOS = {
     "T1w-ax4-T2w-cor4": {"T1w": ("axial", 4.0), "T2w": ("coronal", 4.0)},
     "T1w-ax4-FLAIR-cor4": {"T1w": ("axial", 4.0), "FLAIR": ("coronal", 4.0)},
@@ -32,16 +36,23 @@ SCENARIOS = {
 }
 
 
-def study_config() -> dict:
+def dataset_sizes(subjects: int) -> list[int]:
+    """Subjects per dataset: at least two datasets, each within the embedded source's cap."""
+    count = max(2, math.ceil(subjects / MAX_PER_DATASET))
+    return [subjects // count + (i < subjects % count) for i in range(count)]
+
+
+def study_config(subjects: int) -> dict:
     """The benchmark's workflow config (every method with its paper defaults)."""
-    dataset = {"source": "embedded", "contrasts": ["T1w", "T2w", "FLAIR"],
-               "resolution_mm": 1.0, "embedded": {"subjects": SUBJECTS_PER_DATASET},
-               "split": {"train_fraction": 0.2}}  # cohort methods train on 10 per dataset
+    def dataset(size: int, seed: int) -> dict:
+        return {"source": "embedded", "contrasts": ["T1w", "T2w", "FLAIR"],
+                "resolution_mm": 1.0, "embedded": {"subjects": size, "seed": seed},
+                "split": {"train_fraction": 0.2}}  # cohort methods train on 20 % per dataset
     return {
         "seed": 0,
         "reference_method": "cubic",
-        "datasets": {"cohort-a": dataset, "cohort-b": {**dataset, "embedded": {
-            "subjects": SUBJECTS_PER_DATASET, "seed": 1}}},
+        "datasets": {f"cohort-{string.ascii_lowercase[i]}": dataset(size, i)
+                     for i, size in enumerate(dataset_sizes(subjects))},
         "scenarios": {name: {"contrasts": {c: {"view": view, "thickness": thickness}
                                            for c, (view, thickness) in contrasts.items()}}
                       for name, contrasts in SCENARIOS.items()},
@@ -71,9 +82,13 @@ def dry_run(workdir: Path, configfile: Path) -> tuple[float, float, int]:
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--subjects", type=int, default=100,
+                        help=f"subjects in all (at most {26 * MAX_PER_DATASET})")
     parser.add_argument("--repeats", type=int, default=3)
     args = parser.parse_args()
-    config = study_config()
+    if not 2 <= args.subjects <= 26 * MAX_PER_DATASET:
+        parser.error(f"--subjects: expected 2 to {26 * MAX_PER_DATASET}")
+    config = study_config(args.subjects)
     with tempfile.TemporaryDirectory(prefix="isosr-dag-") as tmp:
         configfile = Path(tmp) / "study.yaml"
         configfile.write_text(yaml.safe_dump(config, sort_keys=False))
@@ -82,12 +97,16 @@ def main() -> None:
             wall, cpu, jobs = dry_run(Path(tmp), configfile)
             walls.append(wall)
             cpus.append(cpu)
-    subjects = SUBJECTS_PER_DATASET * len(config["datasets"])
-    print(f"study: {subjects} subjects x {len(config['methods'])} methods "
-          f"({', '.join(config['methods'])}) x {len(SCENARIOS)} scenarios -> {jobs} jobs")
-    print(f"dry run (parse + DAG), {args.repeats} runs: wall median "
-          f"{statistics.median(walls):.1f} s (min {min(walls):.1f} s), "
-          f"CPU median {statistics.median(cpus):.1f} s; goal < 10 s")
+    sizes = dataset_sizes(args.subjects)
+    goal = 10 if args.subjects <= 100 else 60 if args.subjects <= 1000 else None
+    wall, cpu = statistics.median(walls), statistics.median(cpus)
+    print(f"study: {args.subjects} subjects ({len(sizes)} datasets of {min(sizes)}-{max(sizes)}) "
+          f"x {len(config['methods'])} methods ({', '.join(config['methods'])}) "
+          f"x {len(SCENARIOS)} scenarios -> {jobs} jobs")
+    print(f"dry run (parse + DAG), {args.repeats} runs: wall median {wall:.1f} s "
+          f"(min {min(walls):.1f} s), CPU median {cpu:.1f} s (min {min(cpus):.1f} s); "
+          f"{1000 * wall / jobs:.2f} ms wall, {1000 * cpu / jobs:.2f} ms CPU per job"
+          + (f"; goal < {goal} s" if goal else ""))
 
 
 if __name__ == "__main__":

@@ -127,7 +127,7 @@ def test_subject_through_slurm_runs_every_job_in_sbatch_and_equals_the_local_run
     local = Counter(re.findall(r"^localrule (\w+):", output, re.MULTILINE))
     expected = job_counts(output) - local
     assert Counter(job.split(":")[0] for job in ran_in_slurm) == expected
-    assert {"fetch_embedded", "register_reference", "simulate", "evaluate"} <= set(expected)
+    assert {"fetch_embedded", "register_reference", "simulate", "evaluate_T1w"} <= set(expected)
 
     for target in targets:
         assert (tmp_path / target).read_text() == (tiny_run / target).read_text(), target

@@ -94,8 +94,17 @@ def hr_megavoxels(dataset):
 
 
 def stage_resources(stage):
-    """Dynamic mem_mb and runtime of a job of ``stage``; use as ``**stage_resources(stage)``."""
+    """mem_mb and runtime of a job of ``stage``; use as ``**stage_resources(stage)``. Numbers
+    when every dataset has the same HR grid size (Snakemake evaluates a function per job), else
+    functions of the job's dataset."""
     base_mb, mb_per_megavoxel, base_minutes, minutes_per_megavoxel = _STAGE_COST[stage]
+    sizes = {hr_megavoxels(dataset) for dataset in PLAN.datasets}
+    if len(sizes) == 1:
+        (size,) = sizes
+        return {
+            "mem_mb": math.ceil(base_mb + mb_per_megavoxel * size),
+            "runtime": math.ceil(base_minutes + minutes_per_megavoxel * size),
+        }
     return {
         "mem_mb": lambda wildcards: math.ceil(
             base_mb + mb_per_megavoxel * hr_megavoxels(wildcards.dataset)

@@ -68,7 +68,7 @@ for _contrasts, _scenarios in PLAN.scenarios_by_contrasts().items():
             unpack(_trained_model),
             lr=[paths.lr_image(contrast=c) for c in _contrasts],
             mask=paths.brain_mask(),
-            tools=lambda w: method_spec(w.method).required_files(PLAN.method_params(w.method)),
+            tools=_tool_files,
         output:
             images=[paths.prediction(contrast=c) for c in _contrasts],
             record=paths.fit_record(),

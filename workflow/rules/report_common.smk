@@ -47,6 +47,8 @@ def per_subject(path, every_repeat=False):
 
 
 def evaluate_inputs(w):
+    """One fit's predictions, its subject's ground truth and mask, and the truth's labels of the
+    segmented contrast with their sidecar (the class model the prediction is labelled with)."""
     contrasts = PLAN.scenario_contrasts(w.scenario)
     segmented = PLAN.segmentation_contrast(w.scenario)
     run = {"dataset": w.dataset, "scenario": w.scenario, "method": w.method, "s": w.s,
@@ -56,7 +58,8 @@ def evaluate_inputs(w):
         "prediction": [paths.prediction(**run, contrast=c) for c in contrasts],
         "mask": paths.brain_mask(dataset=w.dataset, s=w.s),
         "truth_labels": paths.truth_labels(dataset=w.dataset, s=w.s, contrast=segmented),
-        "prediction_labels": paths.prediction_labels(**run, contrast=segmented),
+        "truth_sidecar": paths.truth_labels(dataset=w.dataset, s=w.s, contrast=segmented,
+                                            suffix=".json"),
     }
 
 

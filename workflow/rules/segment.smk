@@ -1,5 +1,6 @@
-# segment: tissue labels of the HR ground truth and of every prediction (Dice, volume difference).
-# A prediction is labelled with the class model of its subject's ground truth (in its sidecar).
+# segment: tissue labels of the HR ground truth (Dice, volume difference). Each prediction is
+# labelled with the class model of its subject's ground truth (in its sidecar) by its evaluation
+# job (evaluate.smk).
 
 
 rule segment_truth:
@@ -13,28 +14,10 @@ rule segment_truth:
         "logs/segment/{dataset}/sub-{s}_{contrast}.log",
     params:
         settings=SEGMENTATION_SETTINGS,
-    group:
-        "subject_evaluate"
-    resources:
-        **stage_resources("evaluate"),
-    conda:
-        "../../envs/preprocess.yaml"
-    script:
-        "../scripts/segment.py"
-
-
-rule segment_prediction:
-    input:
-        image=paths.prediction(),
-        mask=paths.brain_mask(),
-        truth=paths.truth_labels(suffix=".json"),
-    output:
-        labels=paths.prediction_labels(),
-        sidecar=paths.prediction_labels(suffix=".json"),
-    log:
-        "logs/segment/{dataset}/{scenario}/{method}/sub-{s}{rep}_{contrast}.log",
-    params:
-        settings=SEGMENTATION_SETTINGS,
+    threads:  # FastSurfer's (its --threads); Atropos runs on one (ITK, repeatable)
+        SEGMENTATION_SETTINGS["fastsurfer"]["threads"]
+        if SEGMENTATION_SETTINGS["backend"] == "fastsurfer"
+        else 1
     group:
         "subject_evaluate"
     resources:

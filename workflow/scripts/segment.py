@@ -1,5 +1,6 @@
 """Snakemake script: tissue segmentation of one HR image (ground truth or prediction)."""
 
+import isosr.threads  # noqa: F401 (first isosr import: caps the job's thread pools)
 from isosr.segment import segment_file
 from isosr.workflow import run_logged
 
