@@ -6,8 +6,11 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
+import yaml
+from conftest import REPO
 from skimage.metrics import structural_similarity
 
+from isosr.config import Plan
 from isosr.evaluate import evaluate_subject
 from isosr.io import load_nifti, save_nifti
 
@@ -94,3 +97,16 @@ def test_their_scores_ignore_the_intensity_scale_and_count_the_background(case):
     in_mask = 10 * np.log10(1 / np.mean((truth[mask] - prediction[mask]) ** 2))
     assert plain["T1w", "PSNR"] - in_mask == pytest.approx(-10 * np.log10(in_brain_fraction),
                                                             rel=1e-6)
+
+
+def test_the_config_key_reaches_the_plan_and_the_caption():
+    config = yaml.safe_load((REPO / "config.yaml").read_text())
+    default = Plan(config)
+    assert default.metric_convention == "isosr"
+    scenario = default.scenarios[0]
+    assert "McGinnis" not in default.caption("icbm152", scenario)
+    theirs = Plan({**config, "metrics": {"convention": "mcginnis2023"}})
+    assert theirs.metric_convention == "mcginnis2023"
+    assert theirs.caption("icbm152", scenario).endswith(
+        "Metrics in the convention of McGinnis et al. 2023's code (renormalised volumes, "
+        "PSNR/SSIM over the whole volume).")

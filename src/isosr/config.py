@@ -254,8 +254,11 @@ class Plan:
         acquisitions = "; ".join(
             f"{c} {a['view']} {a['thickness']:g} mm ({a.get('model', 'slice-profile')})"
             for c, a in sorted(self.config["scenarios"][scenario]["contrasts"].items()))
+        convention = (" Metrics in the convention of McGinnis et al. 2023's code (renormalised "
+                      "volumes, PSNR/SSIM over the whole volume)."
+                      if self.metric_convention == "mcginnis2023" else "")
         return (f"{dataset} / {scenario}: {origin}; LR {acquisitions}; "
-                f"mean ± std over {len(self.test_subjects(dataset))} test subjects.")
+                f"mean ± std over {len(self.test_subjects(dataset))} test subjects.{convention}")
 
     def segmentation_contrast(self, scenario: str) -> str:
         """The contrast segmented for Dice in ``scenario``: ``segmentation.contrast`` if the

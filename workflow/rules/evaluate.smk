@@ -34,6 +34,7 @@ for _segmented, _scenarios in _SEGMENTED_SCENARIOS.items():
             contrasts=lambda w: PLAN.scenario_contrasts(w.scenario),
             segmented=_segmented,
             settings=SEGMENTATION_SETTINGS,
+            convention=PLAN.metric_convention,
             lpips_weights={
                 "alexnet": LPIPS_WEIGHTS.alexnet and str(LPIPS_WEIGHTS.alexnet),
                 "linear": LPIPS_WEIGHTS.linear and str(LPIPS_WEIGHTS.linear),

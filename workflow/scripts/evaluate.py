@@ -33,7 +33,8 @@ def main() -> None:
                               "subject": w.s, "repeat": repeat_index(w.rep)},
                              segmentations=(snakemake.input.truth_labels,
                                             snakemake.output.labels),
-                             lpips_weights=LpipsWeights(weights["alexnet"], weights["linear"]))
+                             lpips_weights=LpipsWeights(weights["alexnet"], weights["linear"]),
+                             convention=snakemake.params.convention)
     write_metrics(frame, snakemake.output.metrics)
 
 
