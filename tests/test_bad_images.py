@@ -7,44 +7,19 @@ case ends in one line naming the file or option, with a non-zero exit, and chang
 from __future__ import annotations
 
 import gzip
-import hashlib
 import shutil
 from pathlib import Path
 
 import nibabel as nib
 import numpy as np
 import pytest
+from test_bad_inputs import assert_one_line_error, cli, digest
 
-from isosr.cli import main
 from isosr.io import MAX_GRID_VOXELS, InputError, OutputError, load_nifti, save_nifti
 from isosr.simulate import Acquisition, simulate_lr
 
 AFFINE = np.diag([2.0, 2.0, 2.0, 1.0])
 GZIP_MAGIC = b"\x1f\x8b"
-
-
-def digest(root: Path) -> dict[str, str]:
-    """sha256 of every file under ``root`` (hidden ones included), by relative path."""
-    return {str(p.relative_to(root)): hashlib.sha256(p.read_bytes()).hexdigest()
-            for p in sorted(root.rglob("*")) if p.is_file()}
-
-
-def cli(argv: list[str], capsys: pytest.CaptureFixture[str]) -> tuple[int, str]:
-    """Exit status and stderr of ``isosr argv`` run in this process."""
-    capsys.readouterr()
-    try:
-        status = main(argv)
-    except SystemExit as exit_:  # argparse's usage errors
-        status = exit_.code
-    return status, capsys.readouterr().err
-
-
-def assert_one_line_error(status: int, err: str, *names: str) -> None:
-    assert status not in (0, None), err
-    assert err.startswith("isosr error: ") and err.count("\n") == 1, err
-    assert "Traceback" not in err
-    for name in names:
-        assert name in err, f"{name!r} not in {err!r}"
 
 
 def rotation_z(degrees: float) -> np.ndarray:
