@@ -133,6 +133,21 @@ def test_a_result_file_list_cannot_reach_outside_the_folder(scans, capsys):
     assert (scans / "sr" / "T2w.nii.gz").is_file()  # not listed: not replaced
 
 
+def test_overwrite_refuses_to_replace_a_file_the_earlier_result_does_not_list(scans, capsys):
+    """The earlier result lists T1w only; the T2w.nii.gz beside it is the user's, and a new
+    T1w + T2w result would rename over it: refused before any work."""
+    record = json.loads((scans / "sr" / "fit.json").read_text())
+    (scans / "sr" / "fit.json").write_text(json.dumps(
+        {**record, "result_files": ["T1w.nii.gz", "fit.json"]}))
+    before = digest(scans)
+    status, err = cli(["fit", "--method", "cubic", "--lr", f"T1w={scans / 'lr.nii.gz'}", "--lr",
+                       f"T2w={scans / 'lr.nii.gz'}", "--mask", str(scans / "mask.nii.gz"),
+                       "--out-dir", str(scans / "sr"), "--overwrite"], capsys)
+    assert_one_line_error(status, err, "sr: holds T2w.nii.gz, which the earlier isosr result "
+                          "does not list")
+    assert digest(scans) == before
+
+
 # --- one run per folder at a time --------------------------------------------------------------
 def _child(argv: list[str]) -> subprocess.Popen:
     env = {**os.environ, "PYTHONPATH": str(REPO / "src"), "PYTHONDONTWRITEBYTECODE": "1"}

@@ -101,7 +101,9 @@ def _fit(args: argparse.Namespace) -> None:
     inputs = {f"--lr {c}": Path(p) for c, p in lr_paths.items()}
     if args.mask:
         inputs["--mask"] = Path(args.mask)
-    check_out_dir(out_dir, inputs, args.overwrite)
+    writes = {f"{c}.nii.gz" for c in lr_paths} | {FIT_RECORD} | (set() if args.mask
+                                                                  else {GRID_MASK})
+    check_out_dir(out_dir, inputs, args.overwrite, writes)
     checkpoint_dir = Path(args.checkpoint_dir or default_checkpoint_dir(out_dir))
     check_checkpoint_dir(checkpoint_dir, "--checkpoint-dir")
     if args.threads:
@@ -113,7 +115,7 @@ def _fit(args: argparse.Namespace) -> None:
         held.enter_context(exclusive(out_dir, "--out-dir"))
         if args.checkpoint_dir:
             held.enter_context(exclusive(checkpoint_dir, "--checkpoint-dir"))
-        replaced = check_out_dir(out_dir, inputs, args.overwrite)  # again, now that it is ours
+        replaced = check_out_dir(out_dir, inputs, args.overwrite, writes)  # again, now ours
         images = {c: LRImage(*load_nifti(p)) for c, p in lr_paths.items()}
         grid = None if args.mask else _grid_over_scans(images, lr_paths, args.resolution)
         acquisitions = {c: {"view": _view_of(image), "thickness": float(max(_spacing(image)))}

@@ -40,7 +40,7 @@ SHA256 = re.compile(r"[0-9a-f]{64}")
 # it Snakemake spends minutes to hours on the DAG alone, and such a run is a typo far more often
 # than a plan; a larger benchmark is split into several configs.
 MAX_JOBS = 200_000
-JOBS_PER_FIT = 3  # the fit, the segmentation of its prediction, its evaluation
+JOBS_PER_FIT = 2  # the fit and its evaluation (which segments its prediction)
 
 
 class ConfigError(ValueError):

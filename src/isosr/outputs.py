@@ -42,9 +42,11 @@ def check_out_file(out: Path, inputs: dict[str, Path], overwrite: bool,
         raise InputError(f"--out {out}: exists; pass --overwrite to replace it")
 
 
-def check_out_dir(out_dir: Path, inputs: dict[str, Path], overwrite: bool) -> list[str]:
-    """Refuse an --out-dir that is a file, holds an input, or holds anything but (with
-    --overwrite) an earlier isosr result; the names of that result's files (to be replaced)."""
+def check_out_dir(out_dir: Path, inputs: dict[str, Path], overwrite: bool,
+                  writes: set[str]) -> list[str]:
+    """Refuse an --out-dir that is a file, holds an input, holds anything but (with
+    --overwrite) an earlier isosr result, or holds a file of a name the new result ``writes``
+    that the earlier result did not; the names of that result's files (to be replaced)."""
     if out_dir.exists() and not out_dir.is_dir():
         raise InputError(f"--out-dir {out_dir}: exists and is not a folder")
     cwd = Path.cwd()
@@ -60,7 +62,13 @@ def check_out_dir(out_dir: Path, inputs: dict[str, Path], overwrite: bool) -> li
         raise InputError(f"--out-dir {out_dir}: not empty ({', '.join(entries[:4])}"
                          f"{', ...' if len(entries) > 4 else ''}); pass --overwrite to replace "
                          "the result in it")
-    return earlier_result(out_dir) if entries else []
+    replaced = earlier_result(out_dir) if entries else []
+    foreign = sorted(writes.intersection(entries) - set(replaced))
+    if foreign:
+        raise InputError(f"--out-dir {out_dir}: holds {', '.join(foreign)}, which the earlier "
+                         "isosr result does not list (not isosr's): the new result would "
+                         "replace it; move it or choose another folder")
+    return replaced
 
 
 def earlier_result(out_dir: Path) -> list[str]:
@@ -150,7 +158,12 @@ def result_folder(out_dir: Path, replaced: list[str]) -> Iterator[Path]:
 def replace_files(staging: Path, target: Path, replaced: list[str]) -> None:
     """Move every file of ``staging`` into ``target``, after moving the earlier result's files
     ``replaced`` aside (restored if a move fails); fit.json last, so a result with its record is
-    complete. Other files in ``target`` are left as they are."""
+    complete. Other files in ``target`` are left as they are; one the new result would replace
+    is refused (``check_out_dir`` refuses it before any work; this guards the move itself)."""
+    foreign = sorted(p.name for p in staging.iterdir()
+                     if (target / p.name).exists() and p.name not in replaced)
+    if foreign:
+        raise OutputError(f"{target}: {', '.join(foreign)} appeared during the fit (not isosr's)")
     aside = Path(tempfile.mkdtemp(prefix=f".{target.name}.old-", dir=target.parent))
     new = sorted((p.name for p in staging.iterdir()), key=lambda name: name == FIT_RECORD)
     moved_aside: list[str] = []
