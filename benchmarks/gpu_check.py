@@ -47,8 +47,8 @@ from isosr.fit import peak_host_memory_mb
 from isosr.io import Grid, LRImage
 from isosr.methods import create_method, method_names, method_spec
 from isosr.methods.base import FitResult, TrainingContext, TrainingPair
+from isosr.methods.device import select_device
 from isosr.methods.eclare.params import DEFAULT_EXECUTABLE
-from isosr.methods.inr.training import select_device
 from isosr.metrics import psnr
 from isosr.simulate import Acquisition
 

@@ -40,10 +40,11 @@ from embedded_case import embedded_case
 from torch.utils.data import DataLoader, TensorDataset
 
 from isosr.methods import create_method
+from isosr.methods.device import select_device
 from isosr.methods.inr.model import NetworkGeometry, split_head_inr
 from isosr.methods.inr.params import SplitHeadParams
 from isosr.methods.inr.samples import TrainingSet
-from isosr.methods.inr.training import Trainer, predict, select_device
+from isosr.methods.inr.training import Trainer, predict
 from isosr.metrics import psnr
 from isosr.simulate import Acquisition
 

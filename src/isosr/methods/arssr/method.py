@@ -49,7 +49,7 @@ from isosr.methods.cohort_training import (
     train_each_contrast,
     training_result,
 )
-from isosr.methods.inr.training import select_device
+from isosr.methods.device import select_device
 
 PREDICTION_CHUNK = 1 << 15
 

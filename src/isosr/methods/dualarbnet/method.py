@@ -62,8 +62,8 @@ from isosr.methods.cohort_training import (
     train_each_contrast,
     training_result,
 )
+from isosr.methods.device import select_device
 from isosr.methods.dualarbnet.params import DualArbNetParams
-from isosr.methods.inr.training import select_device
 from isosr.simulate import Acquisition, simulate_lr, through_plane_axis
 
 WARMUP_SCALES = (2.0, 3.0, 4.0)

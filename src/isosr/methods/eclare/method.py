@@ -17,6 +17,7 @@ is checked in world coordinates and it is resampled onto the HR grid (cubic B-sp
 from __future__ import annotations
 
 import os
+import re
 import tempfile
 import time
 from pathlib import Path
@@ -33,6 +34,7 @@ from isosr.tools import require_executable, run_tool
 INSTALL_HINT = (f"create its environment with `envs/install-eclare.sh` (or `snakemake --cores 1 "
                 f"{DEFAULT_EXECUTABLE}`) or set methods.eclare.executable")
 GEOMETRY_TOLERANCE_MM = 1e-3
+PROGRESS_LOSS = re.compile(r"loss=([0-9.eE+-]+)")  # ECLARE's progress bar postfix
 
 
 def slice_profile(acquisition: Acquisition, spacing: float) -> np.ndarray:
@@ -82,9 +84,16 @@ def check_output_geometry(lr_affine: np.ndarray, lr_shape: tuple[int, ...],
         raise InputError(f"ECLARE output does not match its input stack: {'; '.join(problems)}")
 
 
+def final_loss(output: str) -> float | None:
+    """The training loss of ECLARE's last step, from its progress bar (None if not shown)."""
+    losses = PROGRESS_LOSS.findall(output)
+    return float(losses[-1]) if losses else None
+
+
 def eclare_on_grid(image: LRImage, grid: Grid, params: ECLAREParams, executable: str,
-                   gpu_id: int, work: Path) -> np.ndarray:
-    """Super-resolve one LR stack with run-eclare and resample its output onto ``grid``."""
+                   gpu_id: int, work: Path) -> tuple[np.ndarray, float | None]:
+    """Super-resolve one LR stack with run-eclare and resample its output onto ``grid``; also
+    the last training step's loss."""
     axis = through_plane_axis(image.affine, image.view)
     spacing = np.linalg.norm(image.affine[:3, :3], axis=0)
     in_plane = float(min(s for a, s in enumerate(spacing) if a != axis))
@@ -96,14 +105,15 @@ def eclare_on_grid(image: LRImage, grid: Grid, params: ECLAREParams, executable:
         np.save(profile, slice_profile(Acquisition(image.view, image.thickness, image.model),
                                        in_plane))
     threads = str(torch.get_num_threads())
-    run_tool("ECLARE", eclare_command(params, executable, stack, out_dir,
-                                      image.thickness / in_plane, profile, gpu_id),
-             env={**os.environ, "OMP_NUM_THREADS": threads, "MKL_NUM_THREADS": threads})
-    output = out_dir / "lr_eclare.nii.gz"
-    if not output.is_file():
-        raise InputError(f"ECLARE wrote no {output.name}")
-    data, affine = load_nifti(output)
-    return output_on_grid(data, affine, image.affine, image.data.shape, axis, grid)
+    output = run_tool("ECLARE", eclare_command(params, executable, stack, out_dir,
+                                               image.thickness / in_plane, profile, gpu_id),
+                      env={**os.environ, "OMP_NUM_THREADS": threads, "MKL_NUM_THREADS": threads})
+    result = out_dir / "lr_eclare.nii.gz"
+    if not result.is_file():
+        raise InputError(f"ECLARE wrote no {result.name}")
+    data, affine = load_nifti(result)
+    return (output_on_grid(data, affine, image.affine, image.data.shape, axis, grid),
+            final_loss(output))
 
 
 def output_on_grid(data: np.ndarray, affine: np.ndarray, lr_affine: np.ndarray,
@@ -119,12 +129,13 @@ class ECLARE(SubjectMethod):
     def fit_predict(self, lr: dict[str, LRImage], grid: Grid) -> FitResult:
         executable = require_executable("ECLARE", self.params.executable, INSTALL_HINT)
         gpu_id = 0 if torch.cuda.is_available() else -1
-        outputs, seconds = {}, {}
+        outputs, seconds, losses = {}, {}, {}
         for contrast, image in lr.items():
             start = time.perf_counter()
             with tempfile.TemporaryDirectory(prefix="isosr-eclare-") as work:
-                outputs[contrast] = eclare_on_grid(image, grid, self.params, executable, gpu_id,
-                                                   Path(work))
+                outputs[contrast], losses[contrast] = eclare_on_grid(
+                    image, grid, self.params, executable, gpu_id, Path(work))
             seconds[contrast] = time.perf_counter() - start
         return FitResult(outputs, "cuda" if gpu_id >= 0 else "cpu",
-                         {"tool": "eclare 1.0.1", "contrast_seconds": seconds})
+                         {"tool": "eclare 1.0.1", "contrast_seconds": seconds,
+                          "final_loss": losses})

@@ -14,11 +14,12 @@ from torch import nn
 from isosr.io import Grid, LRImage
 from isosr.methods.base import FitResult, SubjectMethod
 from isosr.methods.degradation import as_assumed
+from isosr.methods.device import select_device
 from isosr.methods.inr.checkpoint import fingerprint
 from isosr.methods.inr.coordinates import CoordinateFrame
 from isosr.methods.inr.model import NetworkGeometry
 from isosr.methods.inr.samples import IntensityScale, TrainingSet
-from isosr.methods.inr.training import Trainer, predict, select_device
+from isosr.methods.inr.training import Trainer, predict
 
 
 class INRMethod(SubjectMethod):

@@ -13,9 +13,9 @@ from torch import nn
 
 from isosr.io import Grid, LRImage
 from isosr.methods.base import FitResult
+from isosr.methods.device import select_device
 from isosr.methods.inr.method import INRMethod
 from isosr.methods.inr.model import NetworkGeometry, vanilla_inr
-from isosr.methods.inr.training import select_device
 from isosr.repeats import stable_seed
 
 

@@ -28,7 +28,6 @@ from torch import nn
 from tqdm import tqdm
 from tqdm.contrib.logging import logging_redirect_tqdm
 
-from isosr.io import InputError
 from isosr.methods.inr.checkpoint import (
     load_checkpoint,
     optimisation_state,
@@ -42,15 +41,6 @@ from isosr.methods.inr.samples import TrainingSet
 
 PREDICTION_CHUNK = 1 << 13  # 1-16 k points run ~1.7x faster per point than 64 k on one core
 GRID_ADAM = {"betas": (0.9, 0.99), "eps": 1e-15}  # Instant-NGP, for the hash tables
-
-
-def select_device(choice: str) -> torch.device:
-    """``auto``: CUDA when available, otherwise the CPU."""
-    if choice == "auto":
-        choice = "cuda" if torch.cuda.is_available() else "cpu"
-    if choice == "cuda" and not torch.cuda.is_available():
-        raise InputError("device: 'cuda' requested, but PyTorch sees no CUDA device here")
-    return torch.device(choice)
 
 
 @contextmanager

@@ -56,7 +56,7 @@ from isosr.methods.cohort_training import (
     train_each_contrast,
     training_result,
 )
-from isosr.methods.inr.training import select_device
+from isosr.methods.device import select_device
 from isosr.methods.sainr.params import SAINRParams
 from isosr.simulate import through_plane_axis
 
