@@ -246,10 +246,10 @@ def test_cost_table_reads_fit_records(tmp_path):
                                         "wall_seconds": seconds + step,
                                         "peak_memory_mb": 1000.0 * (1 + step)}))
             paths.append(path)
-    records, devices = read_fit_records(paths, "d", "s")
-    assert devices == {"cubic": "cpu", "inr": "cuda:0"}
+    records, text_cells = read_fit_records(paths, "d", "s")
+    assert text_cells == {"device": {"cubic": "cpu", "inr": "cuda:0"}, "stopped by": {}}
     table = build_table("d-s-cost", "Cost", records, cost_columns(records), ["cubic", "inr"], None,
-                        text_cells={"device": devices})
+                        text_cells=text_cells)
     assert to_markdown(table).splitlines()[2:6] == [
         "| Method | Profile | Degradation | fit time (s) ↓ | peak memory (MB) ↓ | device |",
         "| --- | --- | --- | --- | --- | --- |",
@@ -270,10 +270,10 @@ def test_cost_table_shows_a_cohort_methods_training_once_beside_its_fits(tmp_pat
     train = tmp_path / "train.json"
     train.write_text(json.dumps({"method": "arssr", "device": "cuda:0", "wall_seconds": 3600.0,
                                  "peak_memory_mb": 8000.0}))
-    records, devices = read_fit_records(paths, "d", "s", train_paths=[train])
-    assert devices == {"arssr": "cpu, cuda:0"}
+    records, text_cells = read_fit_records(paths, "d", "s", train_paths=[train])
+    assert text_cells["device"] == {"arssr": "cpu, cuda:0"}
     table = build_table("d-s-cost", "Cost", records, cost_columns(records), ["arssr"], None,
-                        text_cells={"device": devices})
+                        text_cells=text_cells)
     lines = to_markdown(table).splitlines()
     assert lines[2] == ("| Method | Profile | Degradation | fit time (s) ↓ | peak memory (MB) ↓ "
                         "| training (s) ↓ | training peak memory (MB) ↓ | device |")
@@ -486,22 +486,46 @@ def test_cost_table_shows_parameters_steps_cpu_time_and_reduced_profiles(tmp_pat
         "method": "arssr", "params": arssr, "wall_seconds": 600.0, "epochs": 20,
         "parameters_per_contrast": 1000,
         "per_contrast": {c: {"epochs": 20, "steps_per_epoch": 25} for c in ("T1w", "FLAIR")}})
-    records, devices = read_fit_records(fits, "d", "s", train_paths=[train])
+    records, text_cells = read_fit_records(fits, "d", "s", train_paths=[train])
     table = build_table("d-s-cost", "Cost", records, cost_columns(records),
-                        ["inr-splithead", "arssr"], None, text_cells={"device": devices},
+                        ["inr-splithead", "arssr"], None, text_cells=text_cells,
                         variants=read_variants([*fits, train]))
     lines = to_markdown(table).splitlines()
     assert lines[2] == ("| Method | Profile | Degradation | fit time (s) ↓ | CPU time (s) ↓ | "
                         "peak memory (MB) ↓ | training (s) ↓ | training peak memory (MB) ↓ | "
-                        "parameters | steps | device |")
+                        "parameters | steps | epochs | stopped by | device |")
     # steps: 4 epochs x (2 or 3) batches; ArSSR: 2 networks x 20 epochs x 25 steps
     assert lines[4:6] == [
         "| inr-splithead | hash grid (fast) | informed | 10.0 ± 0.0 | 30.0 ± 0.0 | 100 ± 0 | – "
-        "| – | 54321 | 10 | cpu |",
+        "| – | 54321 | 10 | 4.0 ± 0.0 | epochs | cpu |",
         "| arssr | cpu‡ | informed | **2.0 ± 0.0** | – | 100 ± 0 | 600.0 | 100 | 2000 | 1000 "
-        "| cpu |"]
+        "| 20.0 | epochs | cpu |"]
     assert "‡ reduced budget: a smoke-test profile" in to_markdown(table)
     assert "arssr, cpu‡: differs from the paper profile in encoder_blocks 2 (paper: 8)" \
         in to_markdown(table)
     frame = to_frame(table)
     assert frame.loc[frame["method"] == "arssr", "reduced"].all()
+
+
+def test_cost_table_reports_each_fits_stopping_epoch_and_why(tmp_path):
+    """Epochs trained are the mean over networks and subjects; 'stopped by' counts the reasons:
+    the MI rule (stopping_epoch), the equal-compute budget, or the configured epochs."""
+    histories = [{"epochs": 26, "stopping_epoch": 26, "stopped_by_budget": False},
+                 {"epochs": 50, "stopping_epoch": None, "stopped_by_budget": False},
+                 {"epochs": 12, "stopping_epoch": None, "stopped_by_budget": True}]
+    fits = [write_record(tmp_path / "inr-vanilla" / f"sub-{s}" / "fit.json",
+                         {"method": "inr-vanilla", "wall_seconds": 1.0, **history})
+            for s, history in zip(SUBJECTS, histories, strict=False)]
+    single = write_record(tmp_path / "inr-single" / "sub-01" / "fit.json", {
+        "method": "inr-single", "wall_seconds": 1.0,
+        "networks": {"T1w": histories[0], "FLAIR": histories[1]}})
+    records, text_cells = read_fit_records([*fits, single], "d", "s")
+    assert text_cells["stopped by"] == {"inr-vanilla": "MI 1/3, budget 1/3, epochs 1/3",
+                                        "inr-single": "MI 1/2, epochs 1/2"}
+    epochs = records[records["metric"] == "epochs"].set_index(["method", "subject"])["value"]
+    assert epochs["inr-vanilla"].tolist() == [26.0, 50.0, 12.0]
+    assert epochs["inr-single", "01"] == 38.0  # (26 + 50) / 2 networks
+    table = build_table("d-s-cost", "Cost", records, cost_columns(records),
+                        ["inr-single", "inr-vanilla"], None, text_cells=text_cells)
+    assert "| inr-vanilla | – | – | 1.0 ± 0.0 | 100 ± 0 | 29.3 ± 19.2 | MI 1/3, budget 1/3, " \
+        "epochs 1/3 | cpu |" in to_markdown(table)

@@ -174,34 +174,68 @@ def training_steps(record: dict[str, Any]) -> int | None:
                for h in networks.values())
 
 
+def training_histories(record: dict[str, Any]) -> list[dict[str, Any]]:
+    """The training history of each network a fit or training record trained (none for a
+    method that does not learn or an external tool)."""
+    if "per_contrast" in record:
+        return list(record["per_contrast"].values())
+    return [h for h in record.get("networks", {"": record}).values() if "epochs" in h]
+
+
+def stop_reason(history: dict[str, Any]) -> str:
+    """Why a network's training ended: the MI rule, the equal-compute budget, or its epochs."""
+    if history.get("stopping_epoch") is not None:
+        return "MI"
+    return "budget" if history.get("stopped_by_budget") else "epochs"
+
+
+def stop_summary(reasons: list[str]) -> str:
+    """``epochs`` when every network ran its epochs, else e.g. ``MI 3/4, epochs 1/4``."""
+    counts = {reason: reasons.count(reason) for reason in ("MI", "budget", "epochs")
+              if reason in reasons}
+    if len(counts) == 1:
+        return next(iter(counts))
+    return ", ".join(f"{reason} {n}/{len(reasons)}" for reason, n in counts.items())
+
+
 def read_fit_records(paths: Iterable[str | Path], dataset: str, scenario: str,
-                     train_paths: Iterable[str | Path] = ()) -> tuple[pd.DataFrame, dict[str, str]]:
+                     train_paths: Iterable[str | Path] = ()
+                     ) -> tuple[pd.DataFrame, dict[str, dict[str, str]]]:
     """Fit cost of every fit.json, and training cost of every train.json (cohort methods), as
-    metric rows (contrast 'all'), and the devices per method.
+    metric rows (contrast 'all'), and per text column ('device', 'stopped by') its text per
+    method.
 
     Wall and CPU seconds (``cpu_seconds``, where recorded) and peak memory, then the trained
-    parameters and optimiser steps of the record that trained (an INR's fit, a cohort method's
-    training). The subject and repeat are read from the ``sub-<label>[_rep-<r>]`` folder of each
-    fit.json; a training's rows belong to the pseudo-subject 'train', so only the training
-    columns average them.
+    parameters, optimiser steps and epochs trained (mean over its networks) of the record that
+    trained (an INR's fit, a cohort method's training), and why each network stopped. The
+    subject and repeat are read from the ``sub-<label>[_rep-<r>]`` folder of each fit.json; a
+    training's rows belong to the pseudo-subject 'train', so only the training columns average
+    them.
     """
-    rows, devices = [], {}
+    rows, devices, reasons = [], {}, {}
     for path, prefix in [*((p, "fit") for p in paths), *((p, "train") for p in train_paths)]:
         record = json.loads(Path(path).read_text())
         folder, repeat = split_repeat(Path(path).parent.name)
         subject = TRAINING if prefix == "train" else folder.removeprefix("sub-")
         method = record["method"]
         devices.setdefault(method, set()).add(record["device"])
+        histories = training_histories(record)
+        if histories:
+            reasons.setdefault(method, []).extend(stop_reason(h) for h in histories)
         training = prefix == "train"
         values = {f"{prefix}_seconds": record["wall_seconds"],
                   "train_cpu_seconds" if training else "cpu_seconds": record.get("cpu_seconds"),
                   "train_peak_memory_mb" if training else "peak_memory_mb":
                       record["peak_memory_mb"],
-                  "parameters": trained_parameters(record), "steps": training_steps(record)}
+                  "parameters": trained_parameters(record), "steps": training_steps(record),
+                  "epochs": (sum(h["epochs"] for h in histories) / len(histories)
+                             if histories else None)}
         rows += [(dataset, scenario, method, subject, repeat, COST, metric, float(value))
                  for metric, value in values.items() if value is not None]
     frame = pd.DataFrame(rows, columns=METRIC_COLUMNS)
-    return frame, {method: ", ".join(sorted(names)) for method, names in devices.items()}
+    return frame, {"device": {method: ", ".join(sorted(names))
+                              for method, names in devices.items()},
+                   "stopped by": {method: stop_summary(r) for method, r in reasons.items()}}
 
 
 def _setting(value: Any) -> str:
@@ -313,19 +347,23 @@ def dice_columns(metrics: pd.DataFrame) -> list[Column]:
 
 def cost_columns(metrics: pd.DataFrame) -> list[Column]:
     """Fit wall time, CPU time and memory per subject; training time, CPU time and memory where
-    a method trained; trained parameters and optimiser steps; the device. A column none of the
-    records has (CPU time, training, parameters, steps) is left out."""
+    a method trained; trained parameters, optimiser steps, epochs trained and why training
+    stopped; the device. A column none of the records has (CPU time, training, parameters,
+    steps, epochs) is left out."""
     present = set(metrics["metric"])
     columns = [("fit time (s)", "fit_seconds", 1, True), ("CPU time (s)", "cpu_seconds", 1, True),
                ("peak memory (MB)", "peak_memory_mb", 0, True),
                ("training (s)", "train_seconds", 1, True),
                ("training CPU time (s)", "train_cpu_seconds", 1, True),
                ("training peak memory (MB)", "train_peak_memory_mb", 0, True),
-               ("parameters", "parameters", 0, False), ("steps", "steps", 0, False)]
+               ("parameters", "parameters", 0, False), ("steps", "steps", 0, False),
+               ("epochs", "epochs", 1, True)]
+    text = [Column("", "stopped by", "stopped by", "stopped by", COST, "stopped by", text=True)
+            ] if "epochs" in present else []
     return [*(Column("", label, label, label, COST, metric, digits, spread=spread)
               for label, metric, digits, spread in columns
               if metric in present or metric in ("fit_seconds", "peak_memory_mb")),
-            Column("", "device", "device", "device", COST, "device", text=True)]
+            *text, Column("", "device", "device", "device", COST, "device", text=True)]
 
 
 def _per_subject(metrics: pd.DataFrame) -> tuple[pd.DataFrame, pd.DataFrame, pd.DataFrame]:
@@ -689,7 +727,7 @@ def write_benchmark_tables(*, metric_paths: Iterable[str | Path], fit_paths: Ite
     """
     metrics = read_metrics(metric_paths)
     fit_paths, train_paths = list(fit_paths), list(train_paths)
-    records, devices = read_fit_records(fit_paths, dataset, scenario, train_paths)
+    records, text_cells = read_fit_records(fit_paths, dataset, scenario, train_paths)
     variants = read_variants([*fit_paths, *train_paths])
     segmented = ", ".join(ordered_contrasts(
         metrics.loc[metrics["metric"].map(lambda m: region_metric(m)[1] is not None),
@@ -709,8 +747,9 @@ def write_benchmark_tables(*, metric_paths: Iterable[str | Path], fit_paths: Ite
             "where recorded), peak memory (RSS on the CPU, CUDA allocator peak on a GPU) and "
             "device; a cohort method's training once, on the training subjects; trained "
             "parameters and optimiser steps over all networks of the fit or training that "
-            "learned them (mean over subjects).", records, cost_columns(records), methods, None,
-            text_cells={"device": devices}, variants=variants),
+            "learned them, and its epochs (mean over networks and subjects) with what stopped "
+            "them: the MI rule, the equal-compute budget, or the configured epochs.", records,
+            cost_columns(records), methods, None, text_cells=text_cells, variants=variants),
     }
     for key, table in tables.items():
         write_table(table, **outputs[key])
