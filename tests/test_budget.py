@@ -4,6 +4,7 @@ seconds; each stops at the first epoch end that reaches its (share of the) budge
 from __future__ import annotations
 
 import copy
+import time
 
 import pytest
 import torch
@@ -58,6 +59,41 @@ def test_a_cohort_training_stops_at_its_budget(tmp_path):
                            fingerprint="", label="t", budget_seconds=None)
     unbounded = trainer.run(lambda generator: network(torch.ones(1, 1)).square().sum())
     assert unbounded["epochs"] == 3 and unbounded["stopped_by_budget"] is False
+
+
+def slow_step(network: torch.nn.Module, seconds: float):
+    """A training step that takes at least ``seconds`` of wall time."""
+    def step(generator: torch.Generator) -> torch.Tensor:
+        time.sleep(seconds)
+        return network(torch.ones(1, 1)).square().sum()
+    return step
+
+
+def test_a_budgeted_training_runs_past_its_epochs_until_the_budget_is_spent():
+    """Equal compute: the budget, not ``epochs``, ends the training: 2 configured epochs of
+    >= 20 ms, a 200 ms budget: at most 10 epochs, ended by the first that reaches it."""
+    network = torch.nn.Linear(1, 1)
+    trainer = EpochTrainer(network, learning_rate=1e-3, halving_epochs=1, epochs=2, steps=1,
+                           seed=0, device=torch.device("cpu"), checkpoint_dir=None,
+                           fingerprint="", label="t", budget_seconds=0.2)
+    history = trainer.run(slow_step(network, 0.02))
+    spent = history["epoch_seconds"]
+    assert 2 < history["epochs"] <= 10 and history["stopped_by_budget"] is True
+    assert sum(spent) >= 0.2 > sum(spent[:-1])
+
+
+def test_a_budget_maps_the_learning_rate_schedule_onto_its_seconds():
+    """After a fraction f of the budget the rate is the schedule's at epoch f x epochs: 10
+    epochs halving every 4, so 0-39 % of the budget at 1e-3, 40-79 % at 5e-4, 80 % on 2.5e-4."""
+    trainer = EpochTrainer(torch.nn.Linear(1, 1), learning_rate=1e-3, halving_epochs=4,
+                           epochs=10, steps=1, seed=0, device=torch.device("cpu"),
+                           checkpoint_dir=None, fingerprint="", label="t", budget_seconds=100.0)
+    rates = {}
+    for spent in (0.0, 39.0, 40.0, 79.0, 80.0, 99.0):
+        trainer.epoch_seconds = [spent]
+        rates[spent] = trainer.budget_learning_rate()
+    assert rates == pytest.approx({0.0: 1e-3, 39.0: 1e-3, 40.0: 5e-4, 79.0: 5e-4, 80.0: 2.5e-4,
+                                   99.0: 2.5e-4})
 
 
 def test_the_config_key_gives_every_learned_method_the_same_budget():

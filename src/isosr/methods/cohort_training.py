@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import hashlib
 import logging
+import math
 import time
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import asdict, dataclass
@@ -48,9 +49,12 @@ class EpochTrainer:
     """Runs ``epochs`` epochs of ``steps`` calls to ``step(generator) -> loss`` (or
     ``-> {term: loss}``, minimising the sum).
 
-    The learning rate halves every ``halving_epochs`` epochs (ArSSR, Dual-ArbNet). Every epoch
-    ends with a checkpoint in ``checkpoint_dir`` (when set) holding everything the next epoch
-    depends on; a checkpoint with the same ``fingerprint`` found there is resumed.
+    The learning rate halves every ``halving_epochs`` epochs (ArSSR, Dual-ArbNet). With
+    ``budget_seconds`` (equal-compute mode) it trains epochs until they have spent the budget,
+    whatever ``epochs`` says, and the schedule is mapped onto the budget: after a fraction f of
+    it, the learning rate is the one the schedule has at epoch f x ``epochs``. Every epoch ends
+    with a checkpoint in ``checkpoint_dir`` (when set) holding everything the next epoch depends
+    on; a checkpoint with the same ``fingerprint`` found there is resumed.
     """
 
     def __init__(self, network: nn.Module, *, learning_rate: float, halving_epochs: int,
@@ -58,6 +62,7 @@ class EpochTrainer:
                  checkpoint_dir: Path | None, fingerprint: str, label: str,
                  budget_seconds: float | None = None) -> None:
         self.network = network
+        self.learning_rate, self.halving_epochs = learning_rate, halving_epochs
         self.optimizer = torch.optim.Adam(network.parameters(), lr=learning_rate)
         self.scheduler = torch.optim.lr_scheduler.StepLR(self.optimizer, halving_epochs, 0.5)
         self.generator = torch.Generator(device=device).manual_seed(seed)
@@ -75,6 +80,19 @@ class EpochTrainer:
         return self.budget_seconds is not None and sum(self.epoch_seconds) >= self.budget_seconds
 
     @property
+    def finished(self) -> bool:
+        """Its budget spent (equal-compute mode), otherwise its epochs run."""
+        if self.budget_seconds is not None:
+            return self.over_budget
+        return len(self.losses) >= self.epochs
+
+    def budget_learning_rate(self) -> float:
+        """The schedule's learning rate at the budget's spent fraction (equal-compute mode)."""
+        assert self.budget_seconds is not None
+        epoch = sum(self.epoch_seconds) / self.budget_seconds * self.epochs
+        return self.learning_rate * 0.5 ** math.floor(epoch / self.halving_epochs)
+
+    @property
     def epoch(self) -> int:
         """Epochs completed (the current one's index while it runs)."""
         return len(self.losses)
@@ -83,7 +101,10 @@ class EpochTrainer:
         """Train to the last epoch (resuming if possible); the history for train.json."""
         self._resume()
         with deterministic(self.device):
-            while len(self.losses) < self.epochs and not self.over_budget:
+            while not self.finished:
+                if self.budget_seconds is not None:
+                    for group in self.optimizer.param_groups:
+                        group["lr"] = self.budget_learning_rate()
                 start = time.perf_counter()
                 total = torch.zeros((), device=self.device)
                 sums: dict[str, torch.Tensor] = {}
@@ -97,23 +118,32 @@ class EpochTrainer:
                     total += loss.detach()
                     for name, term in terms.items():
                         sums[name] = sums.get(name, 0.0) + term.detach()
-                self.scheduler.step()
+                if self.budget_seconds is None:
+                    self.scheduler.step()
                 self.losses.append(float(total) / self.steps)
                 for name, term_sum in sums.items():
                     self.terms.setdefault(name, []).append(float(term_sum) / self.steps)
                 self.epoch_seconds.append(time.perf_counter() - start)
                 self._save()
-                done = len(self.losses)
-                recent = self.epoch_seconds[self.resumed_at:]
-                eta = (self.epochs - done) * sum(recent) / len(recent)
-                logging.info("%s epoch %d/%d: loss %.5g, %.1f s, ETA %.0f s", self.label, done,
-                             self.epochs, self.losses[-1], self.epoch_seconds[-1], eta)
+                self._log_epoch()
         history = {"epochs": len(self.losses), "steps_per_epoch": self.steps,
                    "budget_seconds": self.budget_seconds,
-                   "stopped_by_budget": len(self.losses) < self.epochs,
+                   "stopped_by_budget": self.budget_seconds is not None,
                    "resumed_after_epoch": self.resumed_at, "loss": self.losses,
                    "epoch_seconds": self.epoch_seconds}
         return {**history, "loss_terms": self.terms} if self.terms else history
+
+    def _log_epoch(self) -> None:
+        done, spent = len(self.losses), sum(self.epoch_seconds)
+        if self.budget_seconds is not None:
+            logging.info("%s epoch %d: loss %.5g, %.1f s, %.0f of %.0f s spent, lr %.3g",
+                         self.label, done, self.losses[-1], self.epoch_seconds[-1], spent,
+                         self.budget_seconds, self.optimizer.param_groups[0]["lr"])
+            return
+        recent = self.epoch_seconds[self.resumed_at:]
+        eta = (self.epochs - done) * sum(recent) / len(recent)
+        logging.info("%s epoch %d/%d: loss %.5g, %.1f s, ETA %.0f s", self.label, done,
+                     self.epochs, self.losses[-1], self.epoch_seconds[-1], eta)
 
     def _state(self) -> dict[str, Any]:
         return {"fingerprint": self.fingerprint,
