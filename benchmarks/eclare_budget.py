@@ -64,8 +64,8 @@ def main() -> None:
             row = {"n_patches": n_patches, "steps": -(-n_patches // args.batch_size),
                    "contrast": c, "psnr": psnr(result.images[c], hr[c], grid.mask),
                    "ssim": ssim(result.images[c], hr[c], grid.mask),
-                   "final_loss": result.record["final_loss"][c],
-                   "seconds": result.record["contrast_seconds"][c]}
+                   "final_loss": result.history["final_loss"][c],
+                   "seconds": result.history["contrast_seconds"][c]}
             rows.append(row)
             print(f"  n_patches {n_patches:7d} ({row['steps']:5d} steps) {c:6s} PSNR "
                   f"{row['psnr']:6.2f} dB SSIM {row['ssim']:.4f} loss {row['final_loss']} "
