@@ -310,7 +310,7 @@ def save_nifti(path: str | Path, data: np.ndarray, affine: np.ndarray,
     image.header.set_xyzt_units("mm", "sec")
     image.set_qform(image.affine, code=1)
     image.set_sform(image.affine, code=1)
-    _write_atomically(path, f".{path.name}.partial{suffix}",
+    write_atomically(path, f".{path.name}.partial{suffix}",
                       lambda partial: nib.save(image, str(partial)))
 
 
@@ -322,10 +322,10 @@ def save_json(path: str | Path, payload: dict) -> None:
 def save_text(path: str | Path, text: str) -> None:
     """Write a text file atomically (temporary file, then rename), creating parent folders."""
     path = Path(path)
-    _write_atomically(path, f".{path.name}.partial", lambda partial: partial.write_text(text))
+    write_atomically(path, f".{path.name}.partial", lambda partial: partial.write_text(text))
 
 
-def _write_atomically(path: Path, partial_name: str, write: Callable[[Path], object]) -> None:
+def write_atomically(path: Path, partial_name: str, write: Callable[[Path], object]) -> None:
     """``write`` a hidden partial file beside ``path``, then rename it over ``path``.
 
     A failed write (disk full, file too large, no permission) removes the partial file and
