@@ -117,6 +117,11 @@ def test_paper_profile_builds_the_papers_network():
     assert len(network.encoder.blocks) == 5
     assert all(len(b.layers) == 10 for b in network.encoder.blocks)
     assert network.encoder.output.out_channels == 64
+    # the shared RDN (isosr.methods.layers) keeps the keys of the models trained before
+    assert {k.rsplit(".", 1)[0] for k in network.encoder.state_dict()} == {
+        "shallow1", "shallow2", "fusion.0", "fusion.1", "output",
+        *(f"blocks.{b}.layers.{i}.0" for b in range(5) for i in range(10)),
+        *(f"blocks.{b}.fusion" for b in range(5))}
     assert len(network.fusion) == 5 and len(network.modulated) == 5
     assert all(isinstance(f, FusionLayer) and len(f.convs) == 4 for f in network.fusion)
     assert network.fusion[0].project[0].in_channels == 2 * 9 * 64  # unfolded target + reference

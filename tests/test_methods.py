@@ -56,3 +56,26 @@ def test_every_declared_method_loads_as_its_kind_with_an_existing_env():
         assert issubclass(cls, SubjectMethod if spec.kind == "subject" else CohortMethod), name
         assert (REPO / spec.env).is_file(), spec.env
         spec.make_params({})  # the paper defaults are valid
+
+
+def test_method_declarations_import_one_way_spec_catalog_registry():
+    """spec <- catalog <- registry: neither the spec nor the catalog imports the registry (no
+    cycle), and the catalog imports first in a fresh interpreter without PyTorch."""
+    import ast
+    import subprocess
+    import sys
+
+    from conftest import REPO
+
+    def imported(module: str) -> set[str]:
+        tree = ast.parse((REPO / "src/isosr/methods" / f"{module}.py").read_text())
+        return {node.module for node in ast.walk(tree) if isinstance(node, ast.ImportFrom)} | {
+            alias.name for node in ast.walk(tree) if isinstance(node, ast.Import)
+            for alias in node.names}
+
+    assert not imported("spec") & {"isosr.methods.catalog", "isosr.methods.registry"}
+    assert "isosr.methods.registry" not in imported("catalog")
+    assert "isosr.methods.catalog" in imported("registry")
+    check = ("import sys, isosr.methods.catalog as c; assert c.SPECS; "
+             "assert 'torch' not in sys.modules")
+    assert subprocess.run([sys.executable, "-c", check]).returncode == 0

@@ -14,6 +14,8 @@ from isosr.io import LRImage, load_nifti, voxel_to_world
 from isosr.methods import create_method
 from isosr.methods.base import TrainingContext
 from isosr.methods.cohort_sampling import positions_in_lr
+from isosr.methods.cohort_training import EpochTrainer
+from isosr.methods.sainr import method as sainr_method
 from isosr.methods.sainr.method import LocalAttention, SAINRNetwork, slices_last
 from isosr.methods.sainr.params import SAINRParams
 from isosr.metrics import psnr
@@ -38,6 +40,50 @@ def test_paper_profile_builds_the_papers_network():
     linears = [m for m in network.decoder if isinstance(m, torch.nn.Linear)]
     assert [(m.in_features, m.out_features) for m in linears] == [
         (67, 256), (256, 256), (256, 256), (256, 256), (256, 1)]
+    # the keys of the models trained before the decoder was built by isosr.methods.layers.mlp
+    assert [k for k in network.state_dict() if k.startswith("decoder.")] == [
+        f"decoder.{i}.{p}" for i in (0, 2, 4, 6, 8) for p in ("weight", "bias")]
+
+
+def test_learning_rate_follows_the_released_schedule(tmp_path, monkeypatch):
+    """The paper gives Adam 1e-4 and no decay; the released train_SA_INR.yaml halves it at
+    epochs 200, 400, 600 and 800 (MultiStepLR, stepped after each epoch): epoch k (from 0)
+    trains at 1e-4 x 0.5^(milestones <= k). The paper profile trains with that schedule,
+    also when mapped onto an equal-compute budget."""
+    captured = {}
+
+    def capture(method, contrasts, job_of, **settings):
+        captured.update(settings)
+        raise StopIteration
+
+    monkeypatch.setattr(sainr_method, "train_each_contrast", capture)
+    with pytest.raises(StopIteration):
+        create_method("sa-inr", {"device": "cpu"}).train(
+            [pair(*s) for s in cohort()[1:3]], TrainingContext(tmp_path / "model.pt"))
+    schedule = {k: captured[k] for k in ("learning_rate", "halving_epochs", "halvings", "epochs")}
+    assert schedule == {"learning_rate": 1e-4, "halving_epochs": 200, "halvings": 4,
+                        "epochs": 2000}
+
+    def trainer(budget_seconds=None):
+        return EpochTrainer(torch.nn.Linear(1, 1), **schedule, steps=1, seed=0,
+                            device=torch.device("cpu"), checkpoint_dir=None, fingerprint="",
+                            label="", budget_seconds=budget_seconds)
+
+    def released(epoch):
+        return 1e-4 * 0.5 ** sum(m <= epoch for m in (200, 400, 600, 800))
+
+    stepped, rates = trainer(), []
+    for _ in range(2000):
+        rates.append(stepped.optimizer.param_groups[0]["lr"])
+        stepped.optimizer.step()
+        stepped.scheduler.step()
+    for epoch in (0, 199, 200, 399, 400, 799, 800, 1999):
+        assert rates[epoch] == pytest.approx(released(epoch), rel=1e-12), epoch
+    assert rates[1999] == pytest.approx(1e-4 / 16)
+    budgeted = trainer(budget_seconds=100.0)
+    for fraction in (0.05, 0.15, 0.35, 0.5, 0.95):
+        budgeted.epoch_seconds = [fraction * 100.0]
+        assert budgeted.budget_learning_rate() == pytest.approx(released(fraction * 2000))
 
 
 def test_queries_attend_to_the_two_lr_slices_around_them_in_world_coordinates():

@@ -12,8 +12,8 @@ from isosr.methods.dualarbnet.params import DualArbNetParams
 from isosr.methods.eclare.params import ECLAREParams
 from isosr.methods.inr.params import INRParams, SingleParams, SplitHeadParams
 from isosr.methods.lrtv.params import LRTVParams
-from isosr.methods.registry import Knowledge, MethodSpec
 from isosr.methods.sainr.params import SAINRParams
+from isosr.methods.spec import Knowledge, MethodSpec
 
 
 def _psf_knowledge(params: INRParams) -> Knowledge:

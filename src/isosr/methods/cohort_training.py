@@ -49,7 +49,8 @@ class EpochTrainer:
     """Runs ``epochs`` epochs of ``steps`` calls to ``step(generator) -> loss`` (or
     ``-> {term: loss}``, minimising the sum).
 
-    The learning rate halves every ``halving_epochs`` epochs (ArSSR, Dual-ArbNet). With
+    The learning rate halves every ``halving_epochs`` epochs (ArSSR, Dual-ArbNet), at most
+    ``halvings`` times if set (SA-INR's released schedule: 4 times, every 200 epochs). With
     ``budget_seconds`` (equal-compute mode) it trains epochs until they have spent the budget,
     whatever ``epochs`` says, and the schedule is mapped onto the budget: after a fraction f of
     it, the learning rate is the one the schedule has at epoch f x ``epochs``. Every epoch ends
@@ -60,11 +61,15 @@ class EpochTrainer:
     def __init__(self, network: nn.Module, *, learning_rate: float, halving_epochs: int,
                  epochs: int, steps: int, seed: int, device: torch.device,
                  checkpoint_dir: Path | None, fingerprint: str, label: str,
-                 budget_seconds: float | None = None) -> None:
+                 budget_seconds: float | None = None, halvings: int | None = None) -> None:
         self.network = network
         self.learning_rate, self.halving_epochs = learning_rate, halving_epochs
+        self.halvings = halvings
         self.optimizer = torch.optim.Adam(network.parameters(), lr=learning_rate)
-        self.scheduler = torch.optim.lr_scheduler.StepLR(self.optimizer, halving_epochs, 0.5)
+        self.scheduler: torch.optim.lr_scheduler.LRScheduler = (
+            torch.optim.lr_scheduler.StepLR(self.optimizer, halving_epochs, 0.5)
+            if halvings is None else torch.optim.lr_scheduler.MultiStepLR(
+                self.optimizer, [halving_epochs * (k + 1) for k in range(halvings)], 0.5))
         self.generator = torch.Generator(device=device).manual_seed(seed)
         self.epochs, self.steps, self.device = epochs, steps, device
         self.checkpoint_dir, self.fingerprint, self.label = checkpoint_dir, fingerprint, label
@@ -90,7 +95,10 @@ class EpochTrainer:
         """The schedule's learning rate at the budget's spent fraction (equal-compute mode)."""
         assert self.budget_seconds is not None
         epoch = sum(self.epoch_seconds) / self.budget_seconds * self.epochs
-        return self.learning_rate * 0.5 ** math.floor(epoch / self.halving_epochs)
+        halvings = math.floor(epoch / self.halving_epochs)
+        if self.halvings is not None:
+            halvings = min(halvings, self.halvings)
+        return self.learning_rate * 0.5 ** halvings
 
     @property
     def epoch(self) -> int:
@@ -193,7 +201,8 @@ class PerContrastTraining:
 def train_each_contrast(method: Method, contrasts: list[str],
                         job_of: Callable[[int, str], ContrastJob], *, context: TrainingContext,
                         device: torch.device, fingerprint: str, learning_rate: float,
-                        halving_epochs: int, epochs: int) -> PerContrastTraining:
+                        halving_epochs: int, epochs: int, halvings: int | None = None
+                        ) -> PerContrastTraining:
     """Train one network per contrast, the i-th with seed ``method.seed + i`` and its
     checkpoints in ``context.checkpoint_dir / contrast``; the method's ``budget_seconds`` (if
     set) is split evenly over the networks."""
@@ -204,7 +213,8 @@ def train_each_contrast(method: Method, contrasts: list[str],
         checkpoints = (None if context.checkpoint_dir is None
                        else context.checkpoint_dir / contrast)
         trainer = EpochTrainer(job.network, learning_rate=learning_rate,
-                               halving_epochs=halving_epochs, epochs=epochs, steps=job.steps,
+                               halving_epochs=halving_epochs, halvings=halvings,
+                               epochs=epochs, steps=job.steps,
                                seed=method.seed + index, device=device,
                                checkpoint_dir=checkpoints, fingerprint=fingerprint,
                                label=job.label,

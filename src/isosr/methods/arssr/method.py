@@ -2,9 +2,10 @@
 voxel; an MLP decoder maps the feature trilinearly interpolated at any continuous position (plus
 that position) to an intensity. Trained on a cohort, one model per contrast.
 
-Faithful: the RDN / ResCNN / SRResNet encoders with 128 output features, the 8-layer decoder
-with its residual between the two 4-layer stages, random crops of 10^3 LR voxels with 8000 HR
-points each, L1 loss, Adam with the learning rate halved every 200 epochs.
+Faithful: the RDN / ResCNN / SRResNet encoders with 128 output features (ResCNN with its long
+and short skips, SRResNet as Ledig et al.), the 8-layer decoder with its residual between the
+two 4-layer stages and a ReLU after every layer (the last one too), random crops of 10^3 LR
+voxels with 8000 HR points each, L1 loss, Adam with the learning rate halved every 200 epochs.
 
 Beyond the paper (documented in the README): the LR crops are the scenario's own simulated
 acquisitions, so scales are anisotropic (thick slices along any axis) and the model is trained
@@ -25,7 +26,7 @@ import torch
 from torch import nn
 from torch.nn import functional
 
-from isosr.io import Grid, LRImage
+from isosr.io import Grid, InputError, LRImage
 from isosr.methods.arssr.params import ArSSRParams, epoch_steps
 from isosr.methods.base import (
     CohortMethod,
@@ -50,75 +51,35 @@ from isosr.methods.cohort_training import (
     training_result,
 )
 from isosr.methods.device import select_device
+from isosr.methods.layers import RDN, conv3, mlp
 
 PREDICTION_CHUNK = 1 << 15
 
 
-CONVOLUTIONS: dict[int, type[nn.Module]] = {2: nn.Conv2d, 3: nn.Conv3d}
-
-
-def conv3(channels_in: int, channels_out: int, kernel: int = 3, dims: int = 3) -> nn.Module:
-    """A zero-padded ('same' size) convolution, 3D or (``dims=2``) 2D."""
-    return CONVOLUTIONS[dims](channels_in, channels_out, kernel, padding=kernel // 2)
-
-
-class ResidualDenseBlock(nn.Module):
-    """``layers`` densely connected conv+ReLU layers, 1x1 local fusion, local residual."""
-
-    def __init__(self, width: int, growth: int, layers: int, dims: int = 3) -> None:
-        super().__init__()
-        self.layers = nn.ModuleList(
-            nn.Sequential(conv3(width + i * growth, growth, dims=dims), nn.ReLU())
-            for i in range(layers))
-        self.fusion = conv3(width + layers * growth, width, 1, dims)
-
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
-        features = [x]
-        for layer in self.layers:
-            features.append(layer(torch.cat(features, dim=1)))
-        return x + self.fusion(torch.cat(features, dim=1))
-
-
-class RDN(nn.Module):
-    """Residual dense network (Zhang et al. 2018) without its upscaling layer, in 3D (ArSSR)
-    or 2D (``dims=2``, Dual-ArbNet)."""
-
-    def __init__(self, width: int, blocks: int, layers: int, features: int,
-                 dims: int = 3) -> None:
-        super().__init__()
-        self.shallow1 = conv3(1, width, dims=dims)
-        self.shallow2 = conv3(width, width, dims=dims)
-        self.blocks = nn.ModuleList(ResidualDenseBlock(width, width, layers, dims)
-                                    for _ in range(blocks))
-        self.fusion = nn.Sequential(conv3(blocks * width, width, 1, dims),
-                                    conv3(width, width, dims=dims))
-        self.output = conv3(width, features, dims=dims)
-
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
-        shallow = self.shallow1(x)
-        h, outputs = self.shallow2(shallow), []
-        for block in self.blocks:
-            h = block(h)
-            outputs.append(h)
-        return self.output(self.fusion(torch.cat(outputs, dim=1)) + shallow)
-
-
 class ResCNN(nn.Module):
-    """Du et al. 2020's residual CNN: a deep conv+ReLU stack with a global residual."""
+    """Du et al. 2020's residual CNN with long and short skip connections, as the released
+    code builds it: conv+ReLU head, ``blocks`` blocks of ``layers`` conv+ReLU layers each with
+    its short skip (3 x 6: 20 layers with head and output), the output convolution, and the long
+    skip adding the input image (broadcast over the output features)."""
 
     def __init__(self, width: int, blocks: int, layers: int, features: int) -> None:
         super().__init__()
         self.head = nn.Sequential(conv3(1, width), nn.ReLU())
-        self.body = nn.Sequential(*[m for _ in range(blocks * layers)
-                                    for m in (conv3(width, width), nn.ReLU())])
+        self.blocks = nn.ModuleList(
+            nn.Sequential(*[m for _ in range(layers) for m in (conv3(width, width), nn.ReLU())])
+            for _ in range(blocks))
         self.output = conv3(width, features)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         h = self.head(x)
-        return self.output(self.body(h) + h)
+        for block in self.blocks:
+            h = h + block(h)
+        return x + self.output(h)
 
 
 class SRResNetBlock(nn.Module):
+    """Ledig et al.'s residual block: conv, batch norm, PReLU, conv, batch norm, skip."""
+
     def __init__(self, width: int) -> None:
         super().__init__()
         self.body = nn.Sequential(conv3(width, width), nn.BatchNorm3d(width), nn.PReLU(),
@@ -129,12 +90,16 @@ class SRResNetBlock(nn.Module):
 
 
 class SRResNet(nn.Module):
-    """Ledig et al. 2017's generator in 3D without its upscaling layers."""
+    """Ledig et al. 2017's generator in 3D without its upscaling layers: a 9^3 conv + PReLU,
+    ``blocks`` residual blocks, conv + batch norm with the skip from the first conv, and an
+    output convolution to ``features`` channels."""
+
+    HEAD_KERNEL = 9
 
     def __init__(self, width: int, blocks: int, layers: int, features: int) -> None:
         super().__init__()
-        del layers  # an SRResNet block has two convolutions by definition
-        self.head = nn.Sequential(conv3(1, width), nn.PReLU())
+        del layers  # an SRResNet block has two convolutions by definition (checked in params)
+        self.head = nn.Sequential(conv3(1, width, self.HEAD_KERNEL), nn.PReLU())
         self.body = nn.Sequential(*[SRResNetBlock(width) for _ in range(blocks)],
                                   conv3(width, width), nn.BatchNorm3d(width))
         self.output = conv3(width, features)
@@ -149,17 +114,14 @@ ENCODERS: dict[str, type[nn.Module]] = {"rdn": RDN, "rescnn": ResCNN, "srresnet"
 
 class Decoder(nn.Module):
     """Eight fully-connected layers: (feature + 3) -> width x3 -> (feature + 3), added to the
-    input, then -> width x3 -> 1; ReLU after every layer but the last."""
+    input, then -> width x3 -> 1; a ReLU after every layer, the last one too unless
+    ``last_relu`` is false (a linear output)."""
 
-    def __init__(self, features: int, width: int) -> None:
+    def __init__(self, features: int, width: int, last_relu: bool = True) -> None:
         super().__init__()
         size = features + 3
-        self.first = nn.Sequential(nn.Linear(size, width), nn.ReLU(), nn.Linear(width, width),
-                                   nn.ReLU(), nn.Linear(width, width), nn.ReLU(),
-                                   nn.Linear(width, size), nn.ReLU())
-        self.second = nn.Sequential(nn.Linear(size, width), nn.ReLU(), nn.Linear(width, width),
-                                    nn.ReLU(), nn.Linear(width, width), nn.ReLU(),
-                                    nn.Linear(width, 1))
+        self.first = mlp([size, width, width, width, size], last_relu=True)
+        self.second = mlp([size, width, width, width, 1], last_relu=last_relu)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         return self.second(self.first(x) + x).squeeze(-1)
@@ -173,7 +135,8 @@ class ArSSRNetwork(nn.Module):
         super().__init__()
         self.encoder = ENCODERS[params.encoder](params.encoder_width, params.encoder_blocks,
                                                 params.encoder_layers, params.feature_size)
-        self.decoder = Decoder(params.feature_size, params.decoder_width)
+        self.decoder = Decoder(params.feature_size, params.decoder_width,
+                               params.decoder_last_relu)
 
     def forward(self, lr: torch.Tensor, positions: torch.Tensor) -> torch.Tensor:
         return self.decode(self.encoder(lr), positions)
@@ -182,6 +145,16 @@ class ArSSRNetwork(nn.Module):
         """Intensities (B, N) at ``positions`` (B, N, 3) from the feature maps (B, C, I, J, K)."""
         return self.decoder(torch.cat([interpolate(features, positions),
                                        nearest_offsets(positions)], dim=-1))
+
+
+def refuse_a_dead_start(predicted: torch.Tensor, params: ArSSRParams, seed: int,
+                        contrast: str) -> None:
+    """An InputError if the first step's outputs are all 0 behind the decoder's output ReLU:
+    no gradient reaches the network, which would never train."""
+    if params.decoder_last_relu and not bool(predicted.detach().any()):
+        raise InputError(f"decoder_last_relu: with seed {seed} the {contrast} network starts "
+                         "with its output ReLU dead (every output 0, no gradient: it would never "
+                         "train); choose another seed or decoder_last_relu: false")
 
 
 class ArSSR(CohortMethod):
@@ -198,11 +171,17 @@ class ArSSR(CohortMethod):
             sampler = CropSampler(pairs, contrast, params.lr_patch, params.points_per_patch,
                                   device)
             network = self._network(index, device)
+            checked = False
 
             def loss(generator: torch.Generator, trainer: EpochTrainer) -> torch.Tensor:
+                nonlocal checked
                 crops = [sampler.crop(generator) for _ in range(params.patches_per_step)]
                 lr, positions, targets = (torch.stack(part) for part in zip(*crops, strict=True))
-                return functional.l1_loss(network(lr, positions), targets)
+                predicted = network(lr, positions)
+                if trainer.epoch == 0 and not checked:  # the first step of a fresh training
+                    checked = True
+                    refuse_a_dead_start(predicted, params, self.seed + index, contrast)
+                return functional.l1_loss(predicted, targets)
 
             return ContrastJob(network, steps, loss, f"{self.name} {contrast}")
 

@@ -45,7 +45,6 @@ from torch import nn
 from torch.nn import functional
 
 from isosr.io import Grid, InputError, LRImage
-from isosr.methods.arssr.method import RDN, conv3
 from isosr.methods.base import (
     CohortMethod,
     FitResult,
@@ -64,6 +63,7 @@ from isosr.methods.cohort_training import (
 )
 from isosr.methods.device import select_device
 from isosr.methods.dualarbnet.params import DualArbNetParams
+from isosr.methods.layers import RDN, conv3
 from isosr.simulate import Acquisition, simulate_lr, through_plane_axis
 
 WARMUP_SCALES = (2.0, 3.0, 4.0)

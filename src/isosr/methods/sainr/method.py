@@ -33,7 +33,6 @@ from torch import nn
 from torch.nn import functional
 
 from isosr.io import Grid, InputError, LRImage
-from isosr.methods.arssr.method import conv3
 from isosr.methods.base import (
     CohortMethod,
     FitResult,
@@ -57,6 +56,7 @@ from isosr.methods.cohort_training import (
     training_result,
 )
 from isosr.methods.device import select_device
+from isosr.methods.layers import conv3, mlp
 from isosr.methods.sainr.params import SAINRParams
 from isosr.simulate import through_plane_axis
 
@@ -150,10 +150,8 @@ class SAINRNetwork(nn.Module):
         self.gate = nn.Linear(params.features, 1)
         self.attention = LocalAttention(params.features, params.window)
         width = params.decoder_width
-        self.decoder = nn.Sequential(nn.Linear(params.features + 3, width), nn.ReLU(),
-                                     *[m for _ in range(3) for m in (nn.Linear(width, width),
-                                                                     nn.ReLU())],
-                                     nn.Linear(width, 1))
+        self.decoder = mlp([params.features + 3, width, width, width, width, 1],
+                           last_relu=False)
 
     def decode(self, lr: torch.Tensor, z: torch.Tensor, positions: torch.Tensor) -> torch.Tensor:
         """Trilinear LR intensity plus the decoded residual (Eq. 4), (B, N)."""
@@ -249,7 +247,8 @@ class SAINR(CohortMethod):
         trained = train_each_contrast(
             self, contrasts, job, context=context, device=device, fingerprint=fingerprint,
             learning_rate=params.learning_rate,
-            halving_epochs=params.lr_halving_epochs or params.epochs, epochs=params.epochs)
+            halving_epochs=params.lr_halving_epochs or params.epochs, epochs=params.epochs,
+            halvings=params.lr_halvings if params.lr_halving_epochs else None)
         save_model(context.model_file, self, contrasts, trained.states, slice_axes=axes)
         return training_result(device, params.epochs, trained)
 
