@@ -76,3 +76,53 @@ def test_workflow_lint_is_clean(tiny_config):
         capture_output=True, text=True, timeout=300)
     assert result.returncode == 0, result.stdout + result.stderr
     assert "Lints for" not in result.stdout + result.stderr, result.stdout + result.stderr
+
+
+def _tuning_config(tmp_path, tiny_config, split=True):
+    """The tiny config with LRTV (a short budget) tuned; ``split=False``: no training subjects."""
+    import yaml
+
+    config = yaml.safe_load(tiny_config.read_text())
+    config["methods"] = {"cubic": {}, "lrtv": {"iterations": 3, "gradient_steps": 20}}
+    config["tuning"] = {"methods": ["lrtv"]}
+    if not split:
+        del config["datasets"]["tiny"]["split"]
+    path = tmp_path / "tuning.yaml"
+    path.write_text(yaml.safe_dump(config))
+    return path
+
+
+def test_tuning_job_reads_the_training_subject_only_and_feeds_every_lrtv_fit(tmp_path,
+                                                                              tiny_config):
+    result = run_snakemake(tmp_path, _tuning_config(tmp_path, tiny_config), "--dry-run",
+                           "--cores", "1")
+    assert result.returncode == 0, result.stdout + result.stderr
+    lines = (result.stdout + result.stderr).splitlines()
+    start = lines.index("rule tune:")
+    inputs = next(line for line in lines[start:] if line.strip().startswith("input:"))
+    assert "preproc/sub-03/T1w.nii.gz" in inputs and "lr/T1w-ax8-FLAIR-cor8/sub-03" in inputs
+    assert "sub-01" not in inputs and "sub-02" not in inputs
+    record = "results/tiny/tuning/T1w-ax8-FLAIR-cor8/lrtv.json"
+    fits = {}  # method -> the input lines of its fits
+    for i, line in enumerate(lines):
+        if line.startswith("rule fit_"):
+            block = lines[i + 1:i + 9]
+            method = next(b for b in block if b.strip().startswith("wildcards:"))
+            method = method.split("method=")[1].split(",")[0]
+            fits.setdefault(method, []).append(
+                next(b for b in block if b.strip().startswith("input:")))
+    assert len(fits["lrtv"]) == len(fits["cubic"]) == 2  # the test subjects 01 and 02
+    assert all(record in line for line in fits["lrtv"])
+    assert not any(record in line for line in fits["cubic"])
+
+def test_without_training_subjects_the_tuning_record_says_untuned(tmp_path, tiny_config):
+    import json
+
+    record = "results/tiny/tuning/T1w-ax8-FLAIR-cor8/lrtv.json"
+    result = run_snakemake(tmp_path, _tuning_config(tmp_path, tiny_config, split=False),
+                           "--cores", "1", record)
+    assert result.returncode == 0, result.stdout[-3000:] + result.stderr[-3000:]
+    tuning = json.loads((tmp_path / record).read_text())
+    assert tuning["status"] == "untuned" and tuning["validation_subjects"] == []
+    assert tuning["test_subjects"] == ["01", "02", "03"] and "no training subjects" in tuning[
+        "reason"]

@@ -66,6 +66,7 @@ for _contrasts, _scenarios in PLAN.scenarios_by_contrasts().items():
             f"fit_{'_'.join(_contrasts)}"
         input:
             unpack(_trained_model),
+            unpack(TUNING.fit_input),  # a tuned method's tuning record (tune.smk)
             lr=[paths.lr_image(contrast=c) for c in _contrasts],
             mask=paths.brain_mask(),
             tools=_tool_files,

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass, field, fields
+from typing import ClassVar
 
 from isosr.io import InputError
 from isosr.methods.degradation import DEGRADATIONS, degradation_field
@@ -15,7 +16,25 @@ def _help(default: float | int, text: str) -> float | int:
 
 @dataclass
 class LRTVParams:
-    """LRTV hyper-parameters (Shi et al. 2015; values of their public MATLAB code)."""
+    """LRTV hyper-parameters (Shi et al. 2015; values of their public MATLAB code).
+
+    ``TUNING_GRID``: the weights ``isosr.tuning`` searches when ``tuning.methods`` lists lrtv
+    (every combination, 9 points, each fitted on the validation subjects' LR images). The MATLAB
+    code's 0.01/0.01 balanced the terms of its own operator and intensity scale; ours differ in
+    both. The data term's gain is ||A^T A|| (0.25 for a slice profile spanning 4 HR voxels; the
+    MATLAB code uses upsampling in place of A^T), and its gradient scales with the intensities
+    while TV's gradient does not and the rank term's threshold is absolute, so the weights mean
+    something else on our [0, 1] images. One decade either side of the paper's value, per
+    weight, covers the factor 4 of the gain with room for the scale; a finer grid (half
+    decades: 25 points) would cost 2.8 times as much, and an LRTV fit of one 2 mm contrast takes
+    about 45 s on one core (9 points x 2 contrasts: about 13 min per validation subject and
+    scenario). The paper's values are the grid's centre and win ties.
+    """
+
+    TUNING_GRID: ClassVar[dict[str, tuple[float, ...]]] = {
+        "lambda_tv": (0.001, 0.01, 0.1),
+        "lambda_rank": (0.001, 0.01, 0.1),
+    }
 
     lambda_tv: float = _help(0.01, "weight of the total variation")
     lambda_rank: float = _help(0.01, "weight of the low-rank term (alpha_i = 1/3 per unfolding)")
