@@ -529,3 +529,25 @@ def test_cost_table_reports_each_fits_stopping_epoch_and_why(tmp_path):
                         ["inr-single", "inr-vanilla"], None, text_cells=text_cells)
     assert "| inr-vanilla | – | – | 1.0 ± 0.0 | 100 ± 0 | 29.3 ± 19.2 | MI 1/3, budget 1/3, " \
         "epochs 1/3 | cpu |" in to_markdown(table)
+
+
+def test_a_tuned_methods_chosen_values_are_a_footnote(tmp_path):
+    from isosr.methods.lrtv.params import LRTVParams
+    params = asdict(LRTVParams(lambda_tv=0.001, lambda_rank=0.001))
+    tuning = {"status": "tuned", "chosen": {"lambda_tv": 0.001, "lambda_rank": 0.001},
+              "validation_psnr": 34.7137, "validation_subjects": ["04"], "file": "t.json"}
+    fits = [write_record(tmp_path / "lrtv" / f"sub-{s}" / "fit.json",
+                         {"method": "lrtv", "params": params, "tuning": tuning})
+            for s in ("01", "02")]
+    variants = read_variants(fits)
+    assert variants["lrtv"].tuned == ("lambda_tv 0.001, lambda_rank 0.001 (tuned on sub-04: "
+                                      "validation PSNR 34.71 dB)")
+    records, text_cells = read_fit_records(fits, "d", "s")
+    table = build_table("d-s-cost", "Cost", records, cost_columns(records), ["lrtv"], None,
+                        text_cells=text_cells, variants=variants)
+    assert "lambda_tv 0.001, lambda_rank 0.001 (tuned on sub-04: validation PSNR 34.71 dB)." \
+        in to_markdown(table)
+    untuned = method_variant("lrtv", params, {"status": "untuned", "reason": "no training "
+                                              "subjects"})
+    assert untuned.tuned == "not tuned (no training subjects): configured values"
+    assert method_variant("lrtv", params, {"status": "off"}).tuned == ""

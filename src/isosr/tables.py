@@ -119,11 +119,13 @@ class Cell:
 class Variant:
     """What one row is: its method's profile ('-' without profiles), whether it was given the
     true degradation ('informed' | 'blind'; '–' for an undeclared method) and its profile
-    settings that differ from the method's paper profile ('key value (paper: value)')."""
+    settings that differ from the method's paper profile ('key value (paper: value)'); for a
+    tuned method, the values its tuning chose and on what."""
 
     profile: str = "-"
     knowledge: str = "–"
     differences: tuple[str, ...] = ()
+    tuned: str = ""
 
     @property
     def reduced(self) -> bool:
@@ -244,23 +246,39 @@ def _setting(value: Any) -> str:
     return f"{value:g}" if isinstance(value, float) else str(value)
 
 
-def method_variant(method: str, params: dict[str, Any]) -> Variant:
+def tuning_text(tuning: dict[str, Any] | None) -> str:
+    """A fit.json ``tuning`` entry in words: 'lambda_tv 0.001, lambda_rank 0.001 (tuned on
+    sub-04: validation PSNR 34.71 dB)', or why it is untuned; '' when tuning is off."""
+    if not tuning or tuning.get("status") == "off":
+        return ""
+    if tuning.get("status") != "tuned":
+        return f"not tuned ({tuning.get('reason')}): configured values"
+    chosen = ", ".join(f"{k} {_setting(v)}" for k, v in tuning["chosen"].items())
+    subjects = ", ".join(f"sub-{s}" for s in tuning.get("validation_subjects") or [])
+    return (f"{chosen} (tuned on {subjects}: validation PSNR "
+            f"{tuning['validation_psnr']:.2f} dB)")
+
+
+def method_variant(method: str, params: dict[str, Any],
+                   tuning: dict[str, Any] | None = None) -> Variant:
     """The variant of ``method`` run with ``params`` (as in its fit.json or train.json): its
-    profile, its knowledge of the degradation and, over the keys its profiles set, every value
-    that differs from its paper profile's (a key the row leaves unset, ``None``, is not used)."""
+    profile, its knowledge of the degradation, over the keys its profiles set every value that
+    differs from its paper profile's (a key the row leaves unset, ``None``, is not used), and
+    what its ``tuning`` entry chose."""
     if method not in method_names():
         return Variant()
     spec = method_spec(method)
     knowledge = spec.degradation_knowledge(params)
+    tuned = tuning_text(tuning)
     if not spec.profiles:
-        return Variant(knowledge=knowledge)
+        return Variant(knowledge=knowledge, tuned=tuned)
     paper = json.loads(json.dumps(asdict(spec.make_params({"profile": "paper"}))))
     keys = dict.fromkeys(key for values in spec.profiles.values() for key in values)
     differences = tuple(
         f"{key} {_setting(params[key])}"
         + ("" if paper.get(key) is None else f" (paper: {_setting(paper[key])})")
         for key in keys if params.get(key) is not None and params[key] != paper.get(key))
-    return Variant(params["profile"], knowledge, differences)
+    return Variant(params["profile"], knowledge, differences, tuned)
 
 
 def read_variants(paths: Iterable[str | Path]) -> dict[str, Variant]:
@@ -268,7 +286,7 @@ def read_variants(paths: Iterable[str | Path]) -> dict[str, Variant]:
     variants: dict[str, Variant] = {}
     for path in paths:
         record = json.loads(Path(path).read_text())
-        variant = method_variant(record["method"], record["params"])
+        variant = method_variant(record["method"], record["params"], record.get("tuning"))
         if variants.setdefault(record["method"], variant) != variant:
             raise ValueError(f"{path}: {record['method']} ran with other settings than in its "
                              f"other fit records ({variant} against "
@@ -493,6 +511,8 @@ def _variant_footnotes(variants: dict[str, Variant]) -> list[str]:
     notes += [f"{method_label(method)}, {variant.label}: differs from the paper profile in "
               + ", ".join(variant.differences) + "."
               for method, variant in variants.items() if variant.differences]
+    notes += [f"{method_label(method)}: {variant.tuned}."
+              for method, variant in variants.items() if variant.tuned]
     return notes
 
 
