@@ -54,8 +54,9 @@ def check_number(name: str, value: Any, minimum: float, strict: bool) -> None:
 def budget_field() -> Any:
     """``budget_seconds``: the equal-compute mode's training budget (config ``budget_seconds``)."""
     return help_field("training seconds on its device for the whole fit or training (split "
-                      "evenly over its networks); it stops at the first epoch end that reaches "
-                      "it (None: epochs only)")
+                      "evenly over its networks): epochs run, whatever `epochs` says, until the "
+                      "first epoch end that reaches it, the learning-rate schedule mapped onto "
+                      "it (None: `epochs`)")
 
 
 def check_budget(value: Any) -> None:
