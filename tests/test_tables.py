@@ -30,6 +30,7 @@ from isosr.tables import (
     to_html,
     to_latex,
     to_markdown,
+    training_histories,
     write_benchmark_tables,
 )
 
@@ -551,3 +552,9 @@ def test_a_tuned_methods_chosen_values_are_a_footnote(tmp_path):
                                               "subjects"})
     assert untuned.tuned == "not tuned (no training subjects): configured values"
     assert method_variant("lrtv", params, {"status": "off"}).tuned == ""
+
+
+def test_a_fit_record_without_epochs_has_no_training_history():
+    """nearest, cubic and a cohort method's prediction record ``epochs: null``."""
+    assert training_histories({"method": "cubic", "epochs": None}) == []
+    assert training_histories({"method": "cubic"}) == []

@@ -181,7 +181,8 @@ def training_histories(record: dict[str, Any]) -> list[dict[str, Any]]:
     method that does not learn or an external tool)."""
     if "per_contrast" in record:
         return list(record["per_contrast"].values())
-    return [h for h in record.get("networks", {"": record}).values() if "epochs" in h]
+    return [h for h in record.get("networks", {"": record}).values()
+            if h.get("epochs") is not None]
 
 
 def stop_reason(history: dict[str, Any]) -> str:
