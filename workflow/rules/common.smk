@@ -5,6 +5,7 @@ import os
 from pathlib import Path
 
 import numpy as np
+import yaml
 from jsonschema import ValidationError
 from snakemake.exceptions import WorkflowError
 from snakemake.utils import validate
@@ -13,6 +14,7 @@ import isosr.paths as paths
 from isosr.config import ConfigError, Plan
 from isosr.config_file import check_config_file
 from isosr.io import InputError
+from isosr.methods import method_spec
 from isosr.vocabulary import CONTRASTS
 from isosr.data.templates import field_of_view_mm
 from isosr.repeats import SUFFIX_PATTERN
@@ -72,15 +74,19 @@ def final_outputs():
 # post-deploy script (envs/install-isosr.sh) installs isosr from this source tree.
 os.environ.update(ISOSR_SOURCE_DIR=str(Path(workflow.basedir).resolve()))
 
-# Memory (MB) and runtime (minutes) of a job per stage: a fixed part plus a part per million voxels
-# of its dataset's HR grid, so requests follow resolution_mm (1 mm has ~27x the voxels of 3 mm).
-_STAGE_COST = {
-    #             mem_mb   per Mvox  runtime  per Mvox
-    "fetch":      (1000,   600,      5,       2),
-    "preprocess": (3000,   800,      10,      5),
-    "simulate":   (1000,   300,      5,       1),
-    "fit":        (4000,   1500,     30,      20),
-    "evaluate":   (1000,   500,      5,       2),
+# Memory (MB) and runtime (minutes) each job requests from a cluster, from what its rule (a fit
+# or training: its method) was measured to cost: profiles/slurm/resources.yaml, whose header
+# says how every number was measured and how a request follows from it (a line in the HR grid's
+# million voxels, so requests follow resolution_mm, times a headroom; a learned method's runtime
+# also scales with its configured epochs x steps). A local run schedules by threads and `gpu`.
+RESOURCE_TABLE = yaml.safe_load(
+    (Path(workflow.basedir) / "profiles" / "slurm" / "resources.yaml").read_text()
+)
+# the rule files' stage names that cover several measured rules (the largest of them)
+_STAGE_RULES = {
+    "fetch": ("fetch_embedded",),  # extract_scan, fetch_local: not measured, as light
+    "preprocess": ("register_reference", "preprocess_contrast"),
+    "evaluate": ("segment_truth", "evaluate"),
 }
 
 
@@ -93,23 +99,95 @@ def hr_megavoxels(dataset):
     return float(np.prod(extent_mm / spec["resolution_mm"])) / 1e6
 
 
-def stage_resources(stage):
-    """mem_mb and runtime of a job of ``stage``; use as ``**stage_resources(stage)``. Numbers
-    when every dataset has the same HR grid size (Snakemake evaluates a function per job), else
-    functions of the job's dataset."""
-    base_mb, mb_per_megavoxel, base_minutes, minutes_per_megavoxel = _STAGE_COST[stage]
-    sizes = {hr_megavoxels(dataset) for dataset in PLAN.datasets}
-    if len(sizes) == 1:
-        (size,) = sizes
-        return {
-            "mem_mb": math.ceil(base_mb + mb_per_megavoxel * size),
-            "runtime": math.ceil(base_minutes + minutes_per_megavoxel * size),
-        }
+def _largest(models):
+    """The element-wise largest of measured models (a rule covering several)."""
     return {
-        "mem_mb": lambda wildcards: math.ceil(
-            base_mb + mb_per_megavoxel * hr_megavoxels(wildcards.dataset)
+        key: [max(model[key][i] for model in models) for i in (0, 1)]
+        for key in ("mem_mb", "seconds")
+    }
+
+
+def _request(model, size, seconds=None):
+    """mem_mb and runtime (minutes) of a job on an HR grid of ``size`` Mvox from a measured
+    model (``seconds``: the runtime's seconds before headroom, if not the model's own)."""
+    headroom, minimum = RESOURCE_TABLE["headroom"], RESOURCE_TABLE["minimum"]
+    mem_base, mem_per_megavoxel = model["mem_mb"]
+    if seconds is None:
+        seconds = model["seconds"][0] + model["seconds"][1] * size
+    return {
+        "mem_mb": max(
+            minimum["mem_mb"],
+            math.ceil(headroom["memory"] * (mem_base + mem_per_megavoxel * size)),
         ),
-        "runtime": lambda wildcards: math.ceil(
-            base_minutes + minutes_per_megavoxel * hr_megavoxels(wildcards.dataset)
+        "runtime": max(
+            minimum["runtime_minutes"], math.ceil(headroom["runtime"] * seconds / 60)
         ),
     }
+
+
+def _per_size(request):
+    """``request(size)``'s mem_mb and runtime: numbers when every dataset has the same HR grid
+    size (Snakemake evaluates a function per job), else functions of the job's dataset."""
+    sizes = {hr_megavoxels(dataset) for dataset in PLAN.datasets}
+    if len(sizes) == 1:
+        return request(sizes.pop())
+
+    def resource(key):
+        return lambda wildcards: request(hr_megavoxels(wildcards.dataset))[key]
+
+    return {"mem_mb": resource("mem_mb"), "runtime": resource("runtime")}
+
+
+def _stage_model(stage):
+    rules = RESOURCE_TABLE["rules"]
+    if stage in ("fit", "train"):  # a method not measured: the largest measured one
+        return _largest([entry["model"] for entry in rules[stage].values()])
+    return _largest([rules[rule]["model"] for rule in _STAGE_RULES.get(stage, (stage,))])
+
+
+def stage_resources(stage):
+    """mem_mb and runtime of a job of ``stage`` (a measured rule, or a name of _STAGE_RULES;
+    "fit" / "train": the largest measured method); use as ``**stage_resources(stage)``."""
+    model = _stage_model(stage)
+    return _per_size(lambda size: _request(model, size))
+
+
+@functools.cache
+def _method_request(stage, method, dataset):
+    """mem_mb and runtime of ``method``'s fit or training ("fit" / "train") on ``dataset``: its
+    measured model (else the largest measured method's), the runtime scaled by the configured
+    epochs x steps per epoch over the measured ones (never below 1); with budget_seconds the
+    budget plus two configured epochs."""
+    entry = RESOURCE_TABLE["rules"][stage].get(method)
+    model = entry["model"] if entry else _stage_model(stage)
+    size = hr_megavoxels(dataset)
+    seconds = model["seconds"][0] + model["seconds"][1] * size
+    measured_work = entry and entry.get("work")
+    spec = method_spec(method)
+    params = spec.make_params(PLAN.method_params(method))
+    epochs = getattr(params, "epochs", None)
+    if measured_work and epochs is not None:
+        steps = getattr(params, "steps_per_epoch", None) or 1
+        budget = getattr(params, "budget_seconds", None)
+        if budget is not None:
+            seconds = budget + 2 * seconds * steps / measured_work
+        else:
+            seconds *= max(1.0, epochs * steps / measured_work)
+    request = _request(model, size, seconds)
+    if entry is None:
+        request["runtime"] = max(
+            request["runtime"], RESOURCE_TABLE["unmeasured_method_runtime_minutes"]
+        )
+    if spec.gpu:  # the request when SLURM gives it a GPU (gpu=0 on a CPU-only cluster too)
+        request["mem_mb"] = max(request["mem_mb"], RESOURCE_TABLE["gpu_job_min_mem_mb"])
+    return request
+
+
+def method_resources(stage):
+    """mem_mb and runtime of the fits ("fit") or trainings ("train") of the job's method, as
+    functions of the wildcards; use as ``**method_resources(stage)``."""
+
+    def resource(key):
+        return lambda wildcards: _method_request(stage, wildcards.method, wildcards.dataset)[key]
+
+    return {"mem_mb": resource("mem_mb"), "runtime": resource("runtime")}

@@ -43,8 +43,6 @@ for _segmented, _scenarios in _SEGMENTED_SCENARIOS.items():
             SEGMENTATION_SETTINGS["fastsurfer"]["threads"]
             if SEGMENTATION_SETTINGS["backend"] == "fastsurfer"
             else 1
-        group:
-            "subject_evaluate"
         resources:
             **stage_resources("evaluate"),
         conda:

@@ -31,8 +31,6 @@ rule fetch_embedded:
         dataset=_alternatives(PLAN.datasets_of_source("embedded")),
     params:
         options=lambda wildcards: PLAN.embedded_options(wildcards.dataset),
-    group:
-        "subject_preprocess"
     resources:
         **stage_resources("fetch"),
     conda:
@@ -86,8 +84,6 @@ rule extract_scan:
         "logs/fetch/{dataset}/sub-{s}_{contrast}.log",
     wildcard_constraints:
         dataset=_alternatives(HTTP_DATASETS),
-    group:
-        "subject_preprocess"
     resources:
         **stage_resources("fetch"),
     conda:
@@ -105,8 +101,6 @@ rule fetch_local:
         "logs/fetch/{dataset}/sub-{s}_{contrast}.log",
     wildcard_constraints:
         dataset=_alternatives(PLAN.datasets_of_source("bids") + PLAN.datasets_of_source("manual")),
-    group:
-        "subject_preprocess"
     resources:
         **stage_resources("fetch"),
     conda:

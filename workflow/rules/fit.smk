@@ -27,7 +27,7 @@ rule train:
     resources:
         gpu=lambda w: _gpus(w.method),
         cpus_per_gpu=lambda w, threads: threads,
-        **stage_resources("fit"),
+        **method_resources("train"),
     params:
         subjects=lambda w: PLAN.train_subjects(w.dataset),
         contrasts=lambda w: PLAN.scenario_contrasts(w.scenario),
@@ -81,7 +81,7 @@ for _contrasts, _scenarios in PLAN.scenarios_by_contrasts().items():
         resources:
             gpu=lambda w: _gpus(w.method),
             cpus_per_gpu=lambda w, threads: threads,
-            **stage_resources("fit"),
+            **method_resources("fit"),
         params:
             contrasts=list(_contrasts),
             acquisitions=_acquisitions,

@@ -22,10 +22,8 @@ rule register_reference:
         spec=lambda w: PLAN.dataset(w.dataset),
         hdbet=lambda w: config["hdbet"] if PLAN.dataset(w.dataset)["skullstrip"] == "hd-bet" else {},
         seed=config["seed"],
-    group:
-        "subject_preprocess"
     resources:
-        **stage_resources("preprocess"),
+        **stage_resources("register_reference"),
     conda:
         "../../envs/preprocess.yaml"
     script:
@@ -49,10 +47,8 @@ rule preprocess_contrast:
     params:
         spec=lambda w: PLAN.dataset(w.dataset),
         seed=config["seed"],
-    group:
-        "subject_preprocess"
     resources:
-        **stage_resources("preprocess"),
+        **stage_resources("preprocess_contrast"),
     conda:
         "../../envs/preprocess.yaml"
     script:

@@ -18,10 +18,8 @@ rule segment_truth:
         SEGMENTATION_SETTINGS["fastsurfer"]["threads"]
         if SEGMENTATION_SETTINGS["backend"] == "fastsurfer"
         else 1
-    group:
-        "subject_evaluate"
     resources:
-        **stage_resources("evaluate"),
+        **stage_resources("segment_truth"),
     conda:
         "../../envs/preprocess.yaml"
     script:

@@ -11,8 +11,6 @@ rule simulate:
     params:
         acquisition=lambda w: PLAN.acquisition(w.scenario, w.contrast),
         seed=lambda w: f"{config['seed']}/{w.dataset}/{w.scenario}/{w.s}/{w.contrast}",
-    group:
-        "subject_preprocess"
     resources:
         **stage_resources("simulate"),
     conda:
