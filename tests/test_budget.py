@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import copy
 import time
+from types import SimpleNamespace
 
 import pytest
 import torch
@@ -24,25 +25,52 @@ TINY_BUDGET = 1e-9  # reached by any first epoch
 
 def test_an_inr_fit_stops_at_the_first_epoch_end_that_reaches_its_budget():
     lr, grid = smooth_case()
-    params = {**TINY_NETWORK, "epochs": 6, "early_stopping": False}
+    params = {**TINY_NETWORK, "epochs": 2, "early_stopping": False}
     unbounded = create_method("inr-splithead", params).fit_predict(lr, grid).history
-    assert unbounded["epochs"] == 6 and unbounded["stopped_by_budget"] is False
+    assert unbounded["epochs"] == 2 and unbounded["stopped_by_budget"] is False
     bounded = create_method("inr-splithead", {**params, "budget_seconds": TINY_BUDGET}
                             ).fit_predict(lr, grid).history
     assert bounded["epochs"] == 1 and bounded["stopped_by_budget"] is True
     assert bounded["budget_seconds"] == TINY_BUDGET
-    # a budget far above the fit's cost changes nothing
-    ample = create_method("inr-splithead", {**params, "budget_seconds": 1e6}
-                          ).fit_predict(lr, grid).history
-    assert ample["epochs"] == 6 and ample["stopped_by_budget"] is False
+
+
+def test_an_inr_fit_trains_past_its_epochs_until_the_budget_is_spent():
+    """Equal compute: a budget of 20 of its epochs' seconds runs more epochs than the 2
+    configured (unless epochs became 10x slower), ending at the first that reaches it."""
+    lr, grid = smooth_case()
+    params = {**TINY_NETWORK, "epochs": 2, "early_stopping": False}
+    unbounded = create_method("inr-splithead", params).fit_predict(lr, grid).history
+    budget = 10 * sum(unbounded["epoch_seconds"])
+    history = create_method("inr-splithead", {**params, "budget_seconds": budget}
+                            ).fit_predict(lr, grid).history
+    spent = history["epoch_seconds"]  # training seconds, without the (empty) MI passes'
+    assert history["epochs"] > 2 and history["stopped_by_budget"] is True
+    assert sum(spent) + history["mi_seconds"] >= budget > sum(spent[:-1])
+
+
+def test_a_budget_maps_the_inr_cosine_annealing_onto_its_seconds():
+    """After a fraction f of the budget each group's rate is base x (1 + cos(pi f)) / 2."""
+    lr, grid = smooth_case()
+    fit = create_method("inr-splithead", {**TINY_NETWORK, "budget_seconds": 100.0}
+                        ).prepare(lr, grid, torch.device("cpu"), 0, None, "t")
+    trainer = fit.trainer
+    base = trainer.scheduler.base_lrs
+    rates = {}
+    for spent in (0.0, 50.0, 100.0, 150.0):
+        trainer.records = [SimpleNamespace(seconds=spent, mi_seconds=0.0)]
+        rates[spent] = trainer.budget_learning_rates()
+    assert rates[0.0] == pytest.approx(base)
+    assert rates[50.0] == pytest.approx([b / 2 for b in base])
+    assert rates[100.0] == pytest.approx([0.0] * len(base), abs=1e-12)
+    assert rates[150.0] == rates[100.0]
 
 
 def test_one_network_per_contrast_splits_the_budget_evenly():
     lr, grid = smooth_case()
-    history = create_method("inr-single", {**TINY_NETWORK, "budget_seconds": 10.0}
+    history = create_method("inr-single", {**TINY_NETWORK, "budget_seconds": 0.5}
                             ).fit_predict(lr, grid).history
-    assert {c: h["budget_seconds"] for c, h in history["networks"].items()} == {"T1w": 5.0,
-                                                                                  "T2w": 5.0}
+    assert {c: h["budget_seconds"] for c, h in history["networks"].items()} == {"T1w": 0.25,
+                                                                                  "T2w": 0.25}
 
 
 def test_a_cohort_training_stops_at_its_budget(tmp_path):

@@ -7,7 +7,9 @@ is sum_c w_c * MSE_c, where MSE_c averages over the batch's samples of contrast 
 on network output c only: each contrast supervises only its own observed voxels, while every
 output predicts everywhere. With the slice-profile forward model a voxel's prediction is the mean
 of the network over points drawn from its profile (``forward_model``). Adam with cosine annealing
-over the configured epochs, as in the paper; a hash grid's table has Instant-NGP's Adam settings.
+over the configured epochs, as in the paper (in the equal-compute mode, ``budget_seconds``,
+epochs run until the budget is spent and the annealing follows its seconds); a hash grid's
+table has Instant-NGP's Adam settings.
 The MI of the predicted contrasts is computed after an epoch only when early stopping uses it,
 and its time is not counted as training time.
 """
@@ -15,6 +17,7 @@ and its time is not counted as training time.
 from __future__ import annotations
 
 import logging
+import math
 import os
 import time
 from collections.abc import Iterator
@@ -133,7 +136,19 @@ class Trainer:
 
     @property
     def finished(self) -> bool:
-        return self.stopped or len(self.records) >= self.params.epochs or self.over_budget
+        """Stopped by the MI rule, or its budget spent (equal-compute mode), else its epochs
+        run."""
+        if self.budget_seconds is not None:
+            return self.stopped or self.over_budget
+        return self.stopped or len(self.records) >= self.params.epochs
+
+    def budget_learning_rates(self) -> list[float]:
+        """Equal-compute mode: the cosine annealing mapped onto the budget, each group's base
+        rate x (1 + cos(pi f)) / 2 after a fraction f of the budget's seconds."""
+        assert self.budget_seconds is not None
+        fraction = min(self.spent_seconds / self.budget_seconds, 1.0)
+        return [base * 0.5 * (1.0 + math.cos(math.pi * fraction))
+                for base in self.scheduler.base_lrs]
 
     def run(self) -> list[EpochRecord]:
         """Train to the end (resuming if a checkpoint exists); the records of all epochs."""
@@ -144,7 +159,7 @@ class Trainer:
     def epochs(self) -> Iterator[EpochRecord]:
         """Train epoch by epoch; each epoch is checkpointed before it is yielded."""
         self._resume()
-        total = self.params.epochs * len(self.samples)
+        total = None if self.budget_seconds is not None else self.params.epochs * len(self.samples)
         with deterministic(self.device), logging_redirect_tqdm(), tqdm(
                 total=total, initial=len(self.records) * len(self.samples), unit="coord",
                 unit_scale=True, desc=self.description, mininterval=2.0, smoothing=0.1) as bar:
@@ -165,6 +180,10 @@ class Trainer:
         return [r.mi for r in self.records if r.mi is not None]
 
     def _train_epoch(self, bar: tqdm) -> EpochRecord:
+        if self.budget_seconds is not None:
+            for group, rate in zip(self.optimizer.param_groups, self.budget_learning_rates(),
+                                   strict=True):
+                group["lr"] = rate
         start = time.perf_counter()
         count = len(self.samples)
         contrasts = len(self.samples.contrasts)
@@ -182,7 +201,8 @@ class Trainer:
             mse_sum += mse.detach()
             batches += 1
             bar.update(len(batch))
-        self.scheduler.step()
+        if self.budget_seconds is None:
+            self.scheduler.step()
         loss, mse = float(loss_sum) / batches, (mse_sum / batches).tolist()
         trained = time.perf_counter()
         mi = self._mutual_information()
@@ -247,8 +267,7 @@ class Trainer:
             "max_epochs": self.params.epochs,
             "stopping_epoch": len(self.records) if self.stopped else None,
             "budget_seconds": self.budget_seconds,
-            "stopped_by_budget": self.over_budget and not self.stopped
-            and len(self.records) < self.params.epochs,
+            "stopped_by_budget": self.over_budget and not self.stopped,
             "resumed_after_epoch": self.resumed_at,
             "loss": [r.loss for r in self.records],
             "mse": {c: [r.mse[i] for r in self.records]
