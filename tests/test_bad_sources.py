@@ -223,7 +223,7 @@ def test_a_checkout_path_with_shell_syntax_runs_no_injected_command(tmp_path):
     checkout = tmp_path / "isosr || touch injected; x"
     checkout.mkdir()
     shutil.copy(REPO / "Snakefile", checkout)
-    for folder in ("workflow", "envs"):
+    for folder in ("workflow", "envs", "profiles"):
         shutil.copytree(REPO / folder, checkout / folder)
     (checkout / "envs" / "install-eclare.sh").write_text(STUB_INSTALLER)
     work = tmp_path / "work"
