@@ -31,6 +31,7 @@ include: "workflow/rules/tools.smk"
 include: "workflow/rules/segment.smk"
 include: "workflow/rules/evaluate.smk"
 include: "workflow/rules/report.smk"
+include: "workflow/rules/clinical.smk"
 
 
 rule all:

@@ -257,6 +257,24 @@ def test_a_model_trained_with_other_hyper_parameters_is_refused(tmp_path):
                 model_file=tmp_path / "model.pt")
 
 
+def test_a_model_trained_for_another_acquisition_refuses_the_scan_by_name(tmp_path):
+    subjects, test = write_cohort(tmp_path / "data")
+    run_train(**{**train_arguments(tmp_path, subjects), "params": {**TINY, "epochs": 1}})
+    arguments = {"method": "arssr", "params": {**TINY, "epochs": 1}, "lr_paths": test["lr"],
+                 "mask_path": test["mask"], "output_paths": {"T1w": tmp_path / "sr.nii.gz"},
+                 "fit_json": tmp_path / "fit.json", "model_file": tmp_path / "model.pt"}
+    for told, given in (({"view": "axial", "thickness": 6.0}, "axial 6 mm"),
+                        ({"view": "coronal", "thickness": 4.0}, "coronal 4 mm"),
+                        ({"view": "axial", "thickness": 4.0, "model": "spline"},
+                         r"axial 4 mm \(spline\)")):
+        with pytest.raises(InputError, match=rf"model.pt: trained for T1w axial 4 mm "
+                                             rf"\(slice-profile\), but the T1w scan is {given}"):
+            run_fit(**arguments, acquisitions={"T1w": told})
+        assert not (tmp_path / "sr.nii.gz").exists() and not (tmp_path / "fit.json").exists()
+    record = run_fit(**arguments, acquisitions={"T1w": {"view": "axial", "thickness": 4.02}})
+    assert record["model_file"] == str(tmp_path / "model.pt")  # within 1 %: the same slices
+
+
 def test_a_published_model_is_fetched_verified_and_predicts_like_the_trained_one(tmp_path):
     """`methods.arssr.pretrained` replaces training by a verified download (real HTTP server)."""
     import hashlib

@@ -15,6 +15,7 @@ from typing import Any
 
 import numpy as np
 
+from isosr.clinical.sessions import Session, study_sessions
 from isosr.data.embedded import EmbeddedOptions, subject_ids
 from isosr.data.hdbet import checkpoint_file
 from isosr.data.http import download_path, read_index, subjects_in_index
@@ -32,9 +33,12 @@ from isosr.data.templates import DOWNLOADED_TEMPLATES, downloaded_template
 from isosr.io import InputError
 from isosr.methods import method_names, method_spec
 from isosr.methods.contrast_params import check_parameter_contrasts
+from isosr.paths import model_file
 from isosr.repeats import repeat_suffixes
 
 PRETRAINED = "pretrained"
+STUDY_MODEL = "model"
+DEFAULT_RESOLUTION_MM = 1.0
 SHA256 = re.compile(r"[0-9a-f]{64}")
 # Most jobs a config may create (estimated before the DAG is built, see Plan.job_count): beyond
 # it Snakemake spends minutes to hours on the DAG alone, and such a run is a typo far more often
@@ -69,11 +73,19 @@ class Plan:
 
     @property
     def datasets(self) -> list[str]:
-        return sorted(self.config["datasets"])
+        """The benchmark datasets (with ground truth), sorted."""
+        return sorted(d for d, spec in self.config["datasets"].items()
+                      if spec.get("ground_truth", True))
+
+    @property
+    def studies(self) -> list[str]:
+        """The studies without ground truth (``ground_truth: false``), sorted."""
+        return sorted(d for d, spec in self.config["datasets"].items()
+                      if not spec.get("ground_truth", True))
 
     @property
     def scenarios(self) -> list[str]:
-        return sorted(self.config["scenarios"])
+        return sorted(self.config.get("scenarios") or {})
 
     @property
     def methods(self) -> list[str]:
@@ -94,8 +106,30 @@ class Plan:
         """The config of dataset ``name``, with its preset's preprocessing settings (e.g.
         BraTS: skullstrip none, template SRI24) where the config does not set them."""
         return dict(self._memoised(("dataset", name), lambda: {
-            **PREPROCESSING_DEFAULTS, **recommended(self.source(name)),
-            **self.config["datasets"][name]}))
+            **PREPROCESSING_DEFAULTS, "resolution_mm": DEFAULT_RESOLUTION_MM,
+            **recommended(self.source(name)), **self.config["datasets"][name]}))
+
+    def study(self, name: str) -> dict[str, Any]:
+        """The config of study ``name`` with its defaults (the output grid's resolution_mm is
+        None where the config leaves it to each session's finest in-plane spacing)."""
+        return {**PREPROCESSING_DEFAULTS, "resolution_mm": None, "reference_contrast": "T1w",
+                "acquisition_model": "slice-profile", **self.config["datasets"][name]}
+
+    def sessions(self, name: str) -> list[Session]:
+        """The sessions of study ``name`` that have every contrast (computed once)."""
+        return list(self._session_scans(name))
+
+    def session_scans(self, name: str, session: Session) -> dict[str, Path]:
+        """contrast -> acquired scan of one session of study ``name``."""
+        return dict(self._session_scans(name)[session])
+
+    def _session_scans(self, name: str) -> dict[Session, dict[str, Path]]:
+        return self._memoised(("sessions", name),
+                              lambda: study_sessions(name, self.study(name)))
+
+    def study_model(self, method: str) -> str | None:
+        """``methods.<m>.model``: the trained model a cohort method uses on a study."""
+        return (self.config["methods"][method] or {}).get(STUDY_MODEL)
 
     def source(self, name: str) -> Source:
         return make_source(name, self.config["datasets"][name])
@@ -112,6 +146,7 @@ class Plan:
         the equal-compute mode's ``budget_seconds`` for every method that has that key."""
         values = dict(self.config["methods"][method] or {})
         values.pop(PRETRAINED, None)
+        values.pop(STUDY_MODEL, None)
         budget = self.config.get("budget_seconds")
         names = {f.name for f in fields(method_spec(method).params)}
         if budget is not None and "budget_seconds" in names:
@@ -348,6 +383,7 @@ class Plan:
         bounds = [b for b in map(self._subject_bound, self.datasets) if b is not None]
         subjects = sum(count for count, _ in bounds)
         fits = subjects * len(self.scenarios) * len(self.methods) * repeats
+        fits += sum(len(self.sessions(study)) for study in self.studies) * len(self.methods)
         jobs = JOBS_PER_FIT * fits
         if jobs > MAX_JOBS:
             terms = " + ".join(f"{key} ({count:,})" for count, key in bounds)
@@ -390,6 +426,42 @@ class Plan:
                                           f"so {spec['thickness']:g} mm must be a multiple of "
                                           f"the HR spacing ({where})")
 
+    def _check_studies(self) -> None:
+        """A study's contrasts, sessions and every cohort method's model file; scenarios for the
+        benchmark datasets (a config of studies only needs none)."""
+        if self.datasets and not self.scenarios:
+            raise ConfigError(f"scenarios: the benchmark dataset(s) {self.datasets} need at "
+                              "least one scenario (or set ground_truth: false on a study)")
+        for method in self.methods:
+            model = self.study_model(method)
+            key = f"methods.{method}.{STUDY_MODEL}"
+            if model is not None and self.method_kind(method) != "cohort":
+                raise ConfigError(f"{key}: only a cohort method predicts with a model file")
+            if self.method_kind(method) == "cohort" and self.studies:
+                if model is None:
+                    raise ConfigError(f"{key}: cohort method {method!r} needs the model a "
+                                      f"benchmark run trained to run on the studies "
+                                      f"{self.studies} (e.g. results/<dataset>/models/"
+                                      f"<scenario>/{method}/model.pt)")
+                trained_here = {model_file(dataset=d, scenario=s, method=method)
+                                for d in self.datasets for s in self.scenarios
+                                if method in self.trained_methods}
+                if model not in trained_here and not Path(model).is_file():
+                    raise ConfigError(f"{key}: model file {model} not found (nor trained by "
+                                      "this config's benchmark)")
+        for name in self.studies:
+            spec = self.study(name)
+            if spec["reference_contrast"] not in spec["contrasts"]:
+                raise ConfigError(f"datasets.{name}.reference_contrast: "
+                                  f"{spec['reference_contrast']!r} is not among its contrasts "
+                                  f"{spec['contrasts']}")
+            try:
+                sessions = self.sessions(name)
+            except InputError as error:
+                raise ConfigError(str(error)) from None
+            if not sessions:
+                raise ConfigError(f"datasets.{name}: no session has all of {spec['contrasts']}")
+
     def check(self) -> None:
         """Raise ConfigError for the first inconsistency found."""
         self._check_numbers()
@@ -407,6 +479,7 @@ class Plan:
         if self.config["reference_method"] not in self.config["methods"]:
             raise ConfigError(f"reference_method: {self.config['reference_method']!r} is not "
                               f"listed under methods ({self.methods})")
+        self._check_studies()
         for name in self.datasets:
             try:
                 offered = offered_contrasts(self.source(name))

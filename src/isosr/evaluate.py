@@ -3,6 +3,10 @@
 The result is a long table (``METRIC_COLUMNS``, one row per value):
 
 - per contrast: ``PSNR``, ``SSIM``, ``LPIPS`` (NaN when its weights are missing);
+- per contrast, given its LR scan: ``DC_PSNR`` and ``DC_SSIM``, the no-reference data
+  consistency a study without ground truth is scored by (``isosr.clinical.qc``): the LR scan
+  against the prediction re-simulated with that scan's acquisition, inside the brain mask
+  (``isosr.qc_validity`` correlates it with the true PSNR);
 - ``eps_MI`` per contrast and with contrast ``joint`` (two or more contrasts);
 - from the segmentations, with contrast = the segmented contrast: ``Dice_<region>`` and
   ``AVD_<region>`` (absolute volume difference in % of the ground truth's volume) for every region
@@ -11,19 +15,22 @@ The result is a long table (``METRIC_COLUMNS``, one row per value):
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import pandas as pd
 
 from isosr import metrics_mcginnis2023 as theirs
+from isosr.clinical.qc import data_consistency
 from isosr.io import InputError, check_same_grid, load_nifti
 from isosr.lpips_weights import LpipsWeights, find_weights
 from isosr.masks import binary_mask, check_prediction_scale, check_truth_scale
 from isosr.metrics import dice, mi_errors, psnr, ssim
 from isosr.results import METRIC_COLUMNS
 from isosr.segment import read_sidecar, regions
+from isosr.simulate import through_plane_axis
 from isosr.vocabulary import TISSUES
 
 METRIC_CONVENTIONS = ("isosr", "mcginnis2023")
@@ -70,6 +77,19 @@ def segmentation_metrics(truth_path: str | Path, prediction_path: str | Path
     return rows
 
 
+def consistency_rows(contrast: str, prediction_path: str | Path, lr_path: str | Path,
+                     acquisition: Mapping[str, Any], mask: np.ndarray, affine: np.ndarray
+                     ) -> list[tuple[str, str, float]]:
+    """DC_PSNR and DC_SSIM of one prediction against the LR scan it was made from."""
+    prediction, _ = load_nifti(prediction_path)
+    stack, stack_affine = load_nifti(lr_path)
+    axis = through_plane_axis(stack_affine, acquisition["view"])
+    result = data_consistency(prediction, affine, mask, stack, stack_affine, axis,
+                              float(acquisition["thickness"]),
+                              acquisition.get("model", "slice-profile"), 1.0)
+    return [(contrast, "DC_PSNR", result.psnr), (contrast, "DC_SSIM", result.ssim)]
+
+
 def _lpips_network(weights: LpipsWeights, convention: str
                    ) -> Callable[[np.ndarray, np.ndarray, np.ndarray], float]:
     """LPIPS of a (prediction, truth, mask) volume; PyTorch is imported only here, so an
@@ -86,7 +106,9 @@ def evaluate_subject(*, truth_paths: dict[str, str | Path], prediction_paths: di
                      mask_path: str | Path, ids: dict[str, str],
                      segmentations: tuple[str | Path, str | Path] | None = None,
                      lpips_weights: LpipsWeights | None = None,
-                     convention: str = "isosr") -> pd.DataFrame:
+                     convention: str = "isosr",
+                     lr: Mapping[str, tuple[str | Path, Mapping[str, Any]]] | None = None
+                     ) -> pd.DataFrame:
     """All metrics of one method on one subject, as a long table (see the module docstring).
 
     ``convention``: ``isosr`` (the definitions of ``isosr.metrics``, on the [0, 1] scale of the
@@ -97,6 +119,8 @@ def evaluate_subject(*, truth_paths: dict[str, str | Path], prediction_paths: di
     index, repeated on every row.
     ``segmentations`` is (ground truth, prediction) ``*_dseg.nii.gz`` paths, if any.
     ``lpips_weights`` defaults to ``isosr.lpips.find_weights()``.
+    ``lr`` maps a contrast to its LR scan and acquisition (view, thickness, model), for the
+    data-consistency rows (on the truth's [0, 1] scale, whatever the convention).
     """
     if convention not in METRIC_CONVENTIONS:
         raise InputError(f"metric convention {convention!r}: choose one of "
@@ -135,6 +159,9 @@ def evaluate_subject(*, truth_paths: dict[str, str | Path], prediction_paths: di
     errors = (theirs.mi_errors if convention == "mcginnis2023" else mi_errors)(
         predictions, truths, mask)
     rows += [(contrast, "eps_MI", value) for contrast, value in errors.items()]
+    for contrast, (path, acquisition) in sorted((lr or {}).items()):
+        rows += consistency_rows(contrast, prediction_paths[contrast], path, acquisition,
+                                 mask, mask_affine)
     if segmentations is not None:
         rows += segmentation_metrics(*segmentations)
     frame = pd.DataFrame(rows, columns=["contrast", "metric", "value"])

@@ -8,6 +8,7 @@ import resource
 import sys
 import time
 from collections.abc import Callable, Mapping
+from dataclasses import replace
 from pathlib import Path
 from types import ModuleType
 from typing import Any
@@ -118,9 +119,13 @@ def run_fit(*, method: str, params: dict[str, Any] | None, lr_paths: Mapping[str
             acquisitions: Mapping[str, Mapping[str, Any]], mask_path: str | Path,
             output_paths: Mapping[str, str | Path], fit_json: str | Path, seed: int = 0,
             threads: int | None = None, checkpoint_dir: str | Path | None = None,
-            model_file: str | Path | None = None) -> dict:
+            model_file: str | Path | None = None,
+            intensity_scales: Mapping[str, float] | None = None) -> dict:
     """Fit ``method`` on one subject's LR images (a cohort method: predict with its trained
     ``model_file``); write each contrast on the mask's HR grid and fit.json.
+
+    ``intensity_scales`` (a clinical scan, in its own units): the method sees each LR image
+    divided by its contrast's scale, and its output is multiplied back.
 
     A method that trains checkpoints into ``checkpoint_dir`` (an isosr checkpoint folder, see
     ``isosr.checkpoint_dir``) and resumes from it when a killed fit is run again; isosr's files
@@ -130,6 +135,8 @@ def run_fit(*, method: str, params: dict[str, Any] | None, lr_paths: Mapping[str
     checkpoints = _checked(checkpoint_dir)
     grid = load_grid(mask_path)
     lr = load_lr(lr_paths, acquisitions, grid, mask_path)
+    scales = dict.fromkeys(lr, 1.0) | dict(intensity_scales or {})
+    lr = {c: replace(image, data=image.data / np.float32(scales[c])) for c, image in lr.items()}
     model = create_method(method, params, seed=seed, checkpoint_dir=checkpoints)
     cohort = method_spec(method).kind == "cohort"
     if cohort and model_file is None:
@@ -142,11 +149,14 @@ def run_fit(*, method: str, params: dict[str, Any] | None, lr_paths: Mapping[str
         else:
             result, wall, cpu = _measured(lambda: model.fit_predict(lr, grid), threads)
         for contrast, path in output_paths.items():
-            save_nifti(path, np.asarray(result.images[contrast], dtype=np.float32), grid.affine)
+            image = np.asarray(result.images[contrast], dtype=np.float32)
+            save_nifti(path, image * np.float32(scales[contrast]), grid.affine)
         record = {**model.describe(), **_cost(result.device, wall, cpu, threads),
                   "contrasts": sorted(lr_paths),
                   "model_file": None if model_file is None else str(model_file),
                   "epochs": None, **result.history}
+        if intensity_scales is not None:
+            record["intensity_scales"] = scales
         save_json(fit_json, record)
     return record
 

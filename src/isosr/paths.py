@@ -123,3 +123,68 @@ def table(*, kind_suffix: str, extension: str, dataset: str = "{dataset}",
 def figure(*, kind: str, extension: str, dataset: str = "{dataset}",
            scenario: str = "{scenario}") -> str:
     return f"{RESULTS}/figures/{dataset}_{scenario}_{kind}.{extension}"
+
+
+# A study without ground truth (isosr.clinical): one folder of work per subject's session; {ses}
+# is the session's file-name part ('_ses-<t>', or '' in a study without sessions) and {sesdir}
+# its folder ('ses-<t>/' or ''); the outputs are BIDS derivatives named by {desc}, the method's
+# BIDS label (isosr.clinical.derivatives).
+def session_dir(*, dataset: str = "{dataset}", s: str = "{s}", ses: str = "{ses}") -> str:
+    return f"{RESULTS}/{dataset}/clinical/sub-{s}{ses}"
+
+
+def aligned_stack(*, dataset: str = "{dataset}", s: str = "{s}", ses: str = "{ses}",
+                  contrast: str = "{contrast}") -> str:
+    """An acquired stack with the affine of its alignment to the reference (voxels as stored)."""
+    return f"{session_dir(dataset=dataset, s=s, ses=ses)}/aligned/{contrast}.nii.gz"
+
+
+def session_mask(*, dataset: str = "{dataset}", s: str = "{s}", ses: str = "{ses}") -> str:
+    """The reference contrast's brain mask on the session's isotropic output grid."""
+    return f"{session_dir(dataset=dataset, s=s, ses=ses)}/brainmask.nii.gz"
+
+
+def alignment_record(*, dataset: str = "{dataset}", s: str = "{s}", ses: str = "{ses}") -> str:
+    """alignment.json: acquisitions, registration QA, intensity scales and the output grid."""
+    return f"{session_dir(dataset=dataset, s=s, ses=ses)}/alignment.json"
+
+
+def session_output(*, dataset: str = "{dataset}", s: str = "{s}", ses: str = "{ses}",
+                   desc: str = "{desc}", contrast: str = "{contrast}") -> str:
+    """One method's (``desc``: its BIDS label) super-resolved contrast of one session."""
+    return f"{session_dir(dataset=dataset, s=s, ses=ses)}/{desc}/{contrast}.nii.gz"
+
+
+def session_file(*, dataset: str = "{dataset}", s: str = "{s}", ses: str = "{ses}",
+                 desc: str = "{desc}", name: str) -> str:
+    """A file of one method's work on one session: fit.json, qc.json, its checkpoint folder."""
+    return f"{session_dir(dataset=dataset, s=s, ses=ses)}/{desc}/{name}"
+
+
+def consistency_map(*, dataset: str = "{dataset}", s: str = "{s}", ses: str = "{ses}",
+                    desc: str = "{desc}", contrast: str = "{contrast}") -> str:
+    """The data-consistency error map of one output, on its acquired stack's grid."""
+    return f"{session_dir(dataset=dataset, s=s, ses=ses)}/{desc}/consistency_{contrast}.nii.gz"
+
+
+def derivatives_root(*, dataset: str = "{dataset}") -> str:
+    """The BIDS derivatives dataset of a study's outputs (one per source dataset)."""
+    return f"{RESULTS}/{dataset}/derivatives/isosr"
+
+
+def derivative_image(*, dataset: str = "{dataset}", s: str = "{s}", sesdir: str = "{sesdir}",
+                     ses: str = "{ses}", desc: str = "{desc}", contrast: str = "{contrast}",
+                     extension: str = ".nii.gz") -> str:
+    """One super-resolved contrast of one session (``extension=".json"``: its sidecar)."""
+    return (f"{derivatives_root(dataset=dataset)}/sub-{s}/{sesdir}anat/"
+            f"sub-{s}{ses}_desc-{desc}_{contrast}{extension}")
+
+
+def session_report(*, dataset: str = "{dataset}", s: str = "{s}", ses: str = "{ses}") -> str:
+    """The session's HTML quality report (at the derivatives' root, as the NiPreps put theirs)."""
+    return f"{derivatives_root(dataset=dataset)}/sub-{s}{ses}.html"
+
+
+def study_table(*, dataset: str = "{dataset}", extension: str) -> str:
+    """The study's quality-control table: methods ranked by data consistency."""
+    return f"{RESULTS}/tables/{dataset}_study_qc.{extension}"

@@ -56,6 +56,7 @@ from isosr.vocabulary import CONTRASTS, TISSUES
 # The long format of every metrics TSV (written by isosr.evaluate): one row per value; 'repeat'
 # is the repeat index of the fit (0 without repeats).
 HIGHER_IS_BETTER = {"PSNR": True, "SSIM": True, "LPIPS": False, "eps_MI": False, "Dice": True,
+                    "DC_PSNR": True, "DC_SSIM": True, "MI": True,
                     "AVD": False, "fit_seconds": False, "peak_memory_mb": False,
                     "train_seconds": False, "train_peak_memory_mb": False, "cpu_seconds": False,
                     "train_cpu_seconds": False}

@@ -53,7 +53,7 @@ def _alternatives(names):
 
 
 wildcard_constraints:
-    dataset=_alternatives(PLAN.datasets),
+    dataset=_alternatives(PLAN.datasets + PLAN.studies),
     scenario=_alternatives(PLAN.scenarios),
     method=_alternatives(PLAN.methods),
     contrast=_alternatives(CONTRASTS),
@@ -66,8 +66,9 @@ def reference_contrast(dataset):
 
 
 def final_outputs():
-    """Every table and figure of every dataset x scenario (listed in report_common.smk)."""
-    return report_outputs()
+    """Every table and figure of every dataset x scenario (listed in report_common.smk), and
+    every study's derivatives, reports and table (clinical.smk)."""
+    return report_outputs() + study_outputs()
 
 
 # Software and hardware of the jobs. With --use-conda each rule runs in its envs/*.yaml, whose
@@ -93,8 +94,12 @@ _STAGE_RULES = {
 @functools.cache
 def hr_megavoxels(dataset):
     """Millions of voxels of ``dataset``'s HR grid: the template's field of view sampled at
-    resolution_mm (an upper bound, as the grid is cropped to the brain)."""
-    spec = PLAN.dataset(dataset)
+    resolution_mm (an upper bound, as the grid is cropped to the brain); for a study without
+    ground truth, the MNI152 head at its resolution_mm, 1 mm when each session sets its own."""
+    if dataset in PLAN.studies:
+        spec = {"template": "MNI152", "resolution_mm": PLAN.study(dataset)["resolution_mm"] or 1.0}
+    else:
+        spec = PLAN.dataset(dataset)
     extent_mm = np.asarray(field_of_view_mm(spec["template"]))
     return float(np.prod(extent_mm / spec["resolution_mm"])) / 1e6
 
@@ -128,7 +133,7 @@ def _request(model, size, seconds=None):
 def _per_size(request):
     """``request(size)``'s mem_mb and runtime: numbers when every dataset has the same HR grid
     size (Snakemake evaluates a function per job), else functions of the job's dataset."""
-    sizes = {hr_megavoxels(dataset) for dataset in PLAN.datasets}
+    sizes = {hr_megavoxels(dataset) for dataset in PLAN.datasets + PLAN.studies}
     if len(sizes) == 1:
         return request(sizes.pop())
 

@@ -32,6 +32,7 @@ for _segmented, _scenarios in _SEGMENTED_SCENARIOS.items():
             scenario=_alternatives(_scenarios),
         params:
             contrasts=lambda w: PLAN.scenario_contrasts(w.scenario),
+            acquisitions=_acquisitions,
             segmented=_segmented,
             settings=SEGMENTATION_SETTINGS,
             convention=PLAN.metric_convention,

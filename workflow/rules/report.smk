@@ -92,3 +92,25 @@ rule figure_metrics:
         "../../envs/report.yaml"
     script:
         "../scripts/figure_metrics.py"
+
+
+rule qc_validity:
+    input:
+        metrics=per_subject(paths.metrics),
+    output:
+        csv=validity_path("csv"),
+        md=validity_path("md"),
+        pdf=validity_path("pdf"),
+        png=report_item("figure: QC validity", validity_path("png"), "qc_validity"),
+    log:
+        "logs/report/qc_validity_{dataset}_{scenario}.log",
+    params:
+        caption=lambda w: (
+            f"{w.dataset} / {w.scenario}: Spearman rank correlation of data consistency "
+            "(no reference) with the true PSNR across methods and test subjects"
+        ),
+    localrule: True
+    conda:
+        "../../envs/report.yaml"
+    script:
+        "../scripts/qc_validity.py"

@@ -24,10 +24,23 @@ def figure_path(kind, extension, dataset="{dataset}", scenario="{scenario}"):
     return paths.figure(kind=kind, extension=extension, dataset=dataset, scenario=scenario)
 
 
+VALIDITY_FORMATS = ("csv", "md", "pdf", "png")
+
+
+def validity_path(extension, dataset="{dataset}", scenario="{scenario}"):
+    """The rank correlation of data consistency with the true PSNR (isosr.qc_validity)."""
+    if extension in ("pdf", "png"):
+        return paths.figure(kind="qc_validity", extension=extension, dataset=dataset,
+                            scenario=scenario)
+    return paths.table(kind_suffix="_qc_validity", extension=extension, dataset=dataset,
+                       scenario=scenario)
+
+
 def report_outputs():
     """Every table and figure of every dataset x scenario (for rule all)."""
     patterns = [table_path(k, e) for k in TABLES for e in TABLE_FORMATS]
     patterns += [figure_path(k, e) for k in FIGURES for e in ("pdf", "png")]
+    patterns += [validity_path(e) for e in VALIDITY_FORMATS]
     return [path for pattern in patterns for path in PLAN.tables(pattern)]
 
 
@@ -56,6 +69,8 @@ def evaluate_inputs(w):
     return {
         "truth": [paths.hr_image(dataset=w.dataset, s=w.s, contrast=c) for c in contrasts],
         "prediction": [paths.prediction(**run, contrast=c) for c in contrasts],
+        "lr": [paths.lr_image(dataset=w.dataset, scenario=w.scenario, s=w.s, contrast=c)
+               for c in contrasts],
         "mask": paths.brain_mask(dataset=w.dataset, s=w.s),
         "truth_labels": paths.truth_labels(dataset=w.dataset, s=w.s, contrast=segmented),
         "truth_sidecar": paths.truth_labels(dataset=w.dataset, s=w.s, contrast=segmented,

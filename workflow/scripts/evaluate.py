@@ -34,7 +34,9 @@ def main() -> None:
                              segmentations=(snakemake.input.truth_labels,
                                             snakemake.output.labels),
                              lpips_weights=LpipsWeights(weights["alexnet"], weights["linear"]),
-                             convention=snakemake.params.convention)
+                             convention=snakemake.params.convention,
+                             lr={c: (path, snakemake.params.acquisitions[c]) for c, path
+                                 in zip(contrasts, snakemake.input.lr, strict=True)})
     write_metrics(frame, snakemake.output.metrics)
 
 

@@ -50,7 +50,10 @@ class BidsSource:
 
 
 @lru_cache(maxsize=16)
-def _discover(source: BidsSource, contrasts: tuple[str, ...]) -> dict[str, dict[str, Path]]:
+def _units(source: BidsSource, contrasts: tuple[str, ...]
+           ) -> dict[tuple[str, str | None], dict[str, Path]]:
+    """(subject, session or None) -> contrast -> file, for every selected session (a contrast
+    it lacks is absent); two files for one contrast stop with the list."""
     layout = _layout(str(source.root))
     origin = f"datasets.{source.dataset}.bids"
     units: dict[tuple[str, str | None], dict[str, list[Path]]] = {}
@@ -71,6 +74,27 @@ def _discover(source: BidsSource, contrasts: tuple[str, ...]) -> dict[str, dict[
         listing = "; ".join(f"{c}: {', '.join(map(str, sorted(paths)))}" for c, paths in ambiguous)
         raise InputError(f"{origin}: several files match one contrast ({listing}); choose one "
                          f"with {origin}.select.<contrast>.acquisition / run")
+    return {unit: {c: paths[0] for c, paths in scans.items()} for unit, scans in units.items()}
+
+
+def _complete(source: BidsSource, found: dict[Any, dict[str, Path]], contrasts: tuple[str, ...],
+              ) -> list[Any]:
+    """The keys of ``found`` that have every contrast (the others logged by name)."""
+    complete, lacking = split_complete(found, list(contrasts))
+    origin = f"datasets.{source.dataset}.bids"
+    if lacking:
+        log.warning("%s: %d of %d subject(s) lack a contrast and are skipped: %s", origin,
+                    len(lacking), len(found), describe_lacking(lacking))
+    if not complete:
+        raise InputError(f"{origin}: no subject in {source.root} has all of {list(contrasts)} "
+                         f"(entities {[source.filters(c) for c in contrasts]})")
+    return complete
+
+
+@lru_cache(maxsize=16)
+def _discover(source: BidsSource, contrasts: tuple[str, ...]) -> dict[str, dict[str, Path]]:
+    units = _units(source, contrasts)
+    origin = f"datasets.{source.dataset}.bids"
     several_sessions = len({session for _, session in units} - {None}) > 1
     found: dict[str, dict[str, Path]] = {}
     given_by: dict[str, str] = {}
@@ -78,21 +102,29 @@ def _discover(source: BidsSource, contrasts: tuple[str, ...]) -> dict[str, dict[
         label = check_label(f"{subject}ses{session}" if several_sessions and session else subject,
                             origin)
         folder = source.root / f"sub-{subject}" / (f"ses-{session}" if session else "")
-        where = min((paths[0] for paths in scans.values()), default=folder)
+        where = min(scans.values(), default=folder)
         if label in given_by:
             raise InputError(f"{origin}: {given_by[label]} and {where} both become subject "
                              f"{label!r} (a session's label is <subject>ses<session>); rename "
                              f"one, or choose sessions with {origin}.sessions")
         given_by[label] = str(where)
-        found[label] = {c: paths[0] for c, paths in scans.items()}
-    complete, lacking = split_complete(found, list(contrasts))
-    if lacking:
-        log.warning("%s: %d of %d subject(s) lack a contrast and are skipped: %s", origin,
-                    len(lacking), len(found), describe_lacking(lacking))
-    if not complete:
-        raise InputError(f"{origin}: no subject in {source.root} has all of {list(contrasts)} "
-                         f"(entities {[source.filters(c) for c in contrasts]})")
-    return {s: found[s] for s in complete}
+        found[label] = scans
+    return {s: found[s] for s in _complete(source, found, contrasts)}
+
+
+def session_scans(source: BidsSource, contrasts: tuple[str, ...]
+                  ) -> dict[tuple[str, str | None], dict[str, Path]]:
+    """(subject, session or None) -> contrast -> file, sessions kept apart (a study without
+    ground truth), for the sessions that have every contrast; labels checked."""
+    units = _units(source, contrasts)
+    origin = f"datasets.{source.dataset}.bids"
+    found = {"_ses-".join(filter(None, unit)): unit for unit in units}
+    for subject, session in units:
+        check_label(subject, origin)
+        if session is not None:
+            check_label(session, f"{origin} (session of sub-{subject})")
+    return {found[key]: units[found[key]]
+            for key in _complete(source, {k: units[u] for k, u in found.items()}, contrasts)}
 
 
 @lru_cache(maxsize=4)

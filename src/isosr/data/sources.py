@@ -71,16 +71,20 @@ def _under_root(source: BidsSource | ManualSource, contrasts: tuple[str, ...]
                 ) -> dict[str, dict[str, Path]]:
     """The source's scans; InputError for one whose real path is outside the root's."""
     scans = source.scans(list(contrasts))
+    check_under_root(source, [p for files in scans.values() for p in files.values()])
+    return scans
+
+
+def check_under_root(source: BidsSource | ManualSource, files: list[Path]) -> None:
+    """InputError for the first of ``files`` whose real path is outside the source's root."""
     root = source.root.resolve()
     kind = "bids" if isinstance(source, BidsSource) else "manual"
-    for files in scans.values():
-        for path in files.values():
-            real = path.resolve()
-            if not real.is_relative_to(root):
-                raise InputError(f"datasets.{source.dataset}.{kind}: {path} points to {real}, "
-                                 f"outside the dataset root {root}; only files under the root "
-                                 "are read (copy the file in instead of linking it)")
-    return scans
+    for path in files:
+        real = path.resolve()
+        if not real.is_relative_to(root):
+            raise InputError(f"datasets.{source.dataset}.{kind}: {path} points to {real}, "
+                             f"outside the dataset root {root}; only files under the root "
+                             "are read (copy the file in instead of linking it)")
 
 
 def select_subjects(available: list[str], spec: dict[str, Any], name: str) -> list[str]:

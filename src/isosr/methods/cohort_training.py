@@ -11,7 +11,7 @@ import hashlib
 import logging
 import math
 import time
-from collections.abc import Callable, Iterable, Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
@@ -19,7 +19,7 @@ from typing import Any
 import torch
 from torch import nn
 
-from isosr.io import InputError
+from isosr.io import InputError, LRImage
 from isosr.methods.base import Method, TrainingContext, TrainingPair, TrainResult
 from isosr.methods.inr.checkpoint import (
     fingerprint,
@@ -226,24 +226,47 @@ def train_each_contrast(method: Method, contrasts: list[str],
     return PerContrastTraining(states, history, parameters)
 
 
-def save_model(path: Path, method: Method, contrasts: list[str],
+def acquisition_record(image: LRImage) -> dict[str, Any]:
+    """How an LR scan was acquired (what a model is trained for): view, thickness, model."""
+    return {"view": image.view, "thickness": float(image.thickness), "model": image.model}
+
+
+def save_model(path: Path, method: Method, acquired: Mapping[str, LRImage],
                states: dict[str, dict[str, torch.Tensor]], **extra: Any) -> None:
     """A cohort method's model file: one network state per contrast, with the method's name and
-    hyper-parameters (a model is only ever used with the settings it was trained with)."""
-    torch.save({"method": method.name, "params": asdict(method.params), "contrasts": contrasts,
+    hyper-parameters (a model is only ever used with the settings it was trained with) and the
+    acquisition of each contrast it was trained for (``acquired``: a training subject's LR
+    scans)."""
+    torch.save({"method": method.name, "params": asdict(method.params),
+                "contrasts": sorted(acquired),
+                "acquisitions": {c: acquisition_record(i) for c, i in acquired.items()},
                 "states": states, **extra}, path)
 
 
-def load_model(path: Path, method: Method, contrasts: Iterable[str]) -> dict[str, Any]:
+def load_model(path: Path, method: Method, lr: Mapping[str, LRImage]) -> dict[str, Any]:
     """The model file ``save_model`` wrote, checked against ``method``'s hyper-parameters and
-    the contrasts to predict; one line naming the file when it does not fit."""
+    the acquisition of every scan to predict from (view, slice thickness within 1 %, model):
+    one line naming the file and the scan when it does not fit."""
     saved = torch.load(path, map_location="cpu", weights_only=True)
     if saved.get("params") != asdict(method.params):
         raise InputError(f"{path}: trained with other hyper-parameters than "
                          f"methods.{method.name} now sets")
-    missing = sorted(set(contrasts) - set(saved["contrasts"]))
+    missing = sorted(set(lr) - set(saved["contrasts"]))
     if missing:
         raise InputError(f"{path}: has no model for contrast(s) {missing}")
+    trained = saved.get("acquisitions")
+    if trained is None:
+        raise InputError(f"{path}: records no training acquisition (written by an older "
+                         "isosr); train it again")
+    for contrast, image in lr.items():
+        want, given = trained[contrast], acquisition_record(image)
+        if (want["view"] != given["view"] or want["model"] != given["model"]
+                or not math.isclose(want["thickness"], given["thickness"], rel_tol=0.01)):
+            raise InputError(
+                f"{path}: trained for {contrast} {want['view']} {want['thickness']:g} mm "
+                f"({want['model']}), but the {contrast} scan is {given['view']} "
+                f"{given['thickness']:g} mm ({given['model']}); use a model trained for this "
+                "acquisition")
     return saved
 
 

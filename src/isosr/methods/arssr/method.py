@@ -189,7 +189,7 @@ class ArSSR(CohortMethod):
             self, contrasts, job, context=context, device=device, fingerprint=fingerprint,
             learning_rate=params.learning_rate, halving_epochs=params.lr_halving_epochs,
             epochs=params.epochs)
-        save_model(context.model_file, self, contrasts, trained.states)
+        save_model(context.model_file, self, pairs[0].lr, trained.states)
         return training_result(device, params.epochs, trained)
 
     def predict(self, model_file: Path, lr: dict[str, LRImage], grid: Grid) -> FitResult:

@@ -430,7 +430,7 @@ class DualArbNet(CohortMethod):
             self, contrasts, job, context=context, device=device, fingerprint=fingerprint,
             learning_rate=params.learning_rate, halving_epochs=params.lr_halving_epochs,
             epochs=params.epochs)
-        save_model(context.model_file, self, contrasts, trained.states, references=references)
+        save_model(context.model_file, self, pairs[0].lr, trained.states, references=references)
         return training_result(device, params.epochs, trained,
                                references=references)
 

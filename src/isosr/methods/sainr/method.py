@@ -249,7 +249,7 @@ class SAINR(CohortMethod):
             learning_rate=params.learning_rate,
             halving_epochs=params.lr_halving_epochs or params.epochs, epochs=params.epochs,
             halvings=params.lr_halvings if params.lr_halving_epochs else None)
-        save_model(context.model_file, self, contrasts, trained.states, slice_axes=axes)
+        save_model(context.model_file, self, pairs[0].lr, trained.states, slice_axes=axes)
         return training_result(device, params.epochs, trained)
 
     def predict(self, model_file: Path, lr: dict[str, LRImage], grid: Grid) -> FitResult:
