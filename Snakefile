@@ -22,6 +22,7 @@ if not workflow.overwrite_configfiles:
 include: "workflow/rules/common.smk"
 include: "workflow/rules/report_common.smk"
 include: "workflow/rules/fit_common.smk"
+include: "workflow/rules/clinical_common.smk"
 include: "workflow/rules/tune.smk"
 include: "workflow/rules/fetch.smk"
 include: "workflow/rules/preprocess.smk"

@@ -2,6 +2,8 @@
 
     <root>/dataset_description.json     DatasetType derivative; GeneratedBy isosr with its version
                                         and, in its Description, the sha256 of the workflow config
+                                        (BIDS defines no GeneratedBy key for it); DatasetLinks
+                                        "raw" and SourceDatasets when the raw dataset's URI is given
     <root>/sub-<s>/[ses-<t>/]anat/sub-<s>[_ses-<t>]_desc-<method>_<suffix>.nii.gz (+ .json)
 
 ``desc`` is the method's BIDS label: its registry name without the characters a BIDS label may
@@ -62,23 +64,31 @@ def config_hash(config: Mapping[str, Any]) -> str:
     return hashlib.sha256(text.encode()).hexdigest()
 
 
-def dataset_description(config: Mapping[str, Any], source_name: str) -> dict[str, Any]:
-    """The derivatives' dataset_description.json (GeneratedBy: isosr, version, config hash)."""
-    return {"Name": f"isosr super-resolution of {source_name}", "BIDSVersion": BIDS_VERSION,
-            "DatasetType": "derivative",
-            "GeneratedBy": [{"Name": "isosr", "Version": __version__,
-                             "Description": f"isosr workflow; config sha256 "
-                                            f"{config_hash(config)}"}]}
+def dataset_description(config: Mapping[str, Any], source_name: str,
+                        source_uri: str | None = None) -> dict[str, Any]:
+    """The derivatives' dataset_description.json (GeneratedBy: isosr, version, config hash).
+
+    ``source_uri``: where the raw dataset is (a URI, or a path relative to the derivatives'
+    root); BIDS requires it, as DatasetLinks "raw", for the sidecars' ``bids:raw:`` Sources."""
+    description: dict[str, Any] = {
+        "Name": f"isosr super-resolution of {source_name}", "BIDSVersion": BIDS_VERSION,
+        "DatasetType": "derivative",
+        "GeneratedBy": [{"Name": "isosr", "Version": __version__,
+                         "Description": f"isosr workflow; config sha256 {config_hash(config)}"}]}
+    if source_uri is not None:
+        description["DatasetLinks"] = {"raw": source_uri}
+        description["SourceDatasets"] = [{"URL": source_uri}]
+    return description
 
 
-def write_dataset_description(path: str | Path, config: Mapping[str, Any],
-                              source_name: str) -> None:
+def write_dataset_description(path: str | Path, config: Mapping[str, Any], source_name: str,
+                              source_uri: str | None = None) -> None:
     """dataset_description.json at ``path``, with the README beside it and a .bidsignore for
     the session reports (HTML at the root, as the NiPreps write theirs)."""
     path = Path(path)
     save_text(path.with_name("README"), README.format(source=source_name, version=__version__))
     save_text(path.with_name(".bidsignore"), "*.html\n")
-    save_json(path, dataset_description(config, source_name))
+    save_json(path, dataset_description(config, source_name, source_uri))
 
 
 def derivative_path(root: str | Path, subject: str, session: str | None, method: str,

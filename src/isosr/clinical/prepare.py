@@ -22,16 +22,11 @@ import numpy as np
 
 from isosr.clinical.acquisition import WORLD_AXIS_VIEW, StackAcquisition
 from isosr.clinical.alignment import align_session, write_realigned
-from isosr.io import Grid, InputError, load_nifti, resample_to_grid, save_json, save_nifti
+from isosr.clinical.qc import carried_mask
+from isosr.io import InputError, load_nifti, save_json, save_nifti
 from isosr.preprocess import HDBetOptions, RegistrationLimits
 
 SCALE_PERCENTILE = 99.5
-
-
-def stack_mask(grid: Grid, shape: tuple[int, ...], affine: np.ndarray) -> np.ndarray:
-    """The grid's mask carried onto a stack's voxels (a voxel is in it if its centre is)."""
-    return resample_to_grid(grid.mask.astype(np.float32), grid.affine, Grid(tuple(shape), affine),
-                            order=0, cval=0.0) > 0.5
 
 
 def intensity_scale(data: np.ndarray, inside: np.ndarray, label: str) -> float:
@@ -77,7 +72,7 @@ def prepare_session(scans: Mapping[str, str | Path], *, label: str, reference_co
         affine = alignment.affines[contrast]
         write_realigned(source, aligned[contrast], affine)
         data, _ = load_nifti(aligned[contrast])
-        inside = stack_mask(grid, data.shape, affine)
+        inside = carried_mask(grid.mask, grid.affine, data.shape, affine)
         acquisition = alignment.acquisitions[contrast]
         record["contrasts"][contrast].update(
             source=str(source), intensity_scale=intensity_scale(

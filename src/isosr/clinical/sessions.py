@@ -16,7 +16,6 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from isosr.clinical.study import DEFAULT_STACKS, scan_name
 from isosr.data.bids import BidsSource, session_scans
 from isosr.data.embedded import EmbeddedOptions, subject_ids
 from isosr.data.layout import DATASETS_DIR
@@ -24,6 +23,15 @@ from isosr.data.sources import check_under_root, local_scans, make_source, selec
 from isosr.io import InputError
 
 SESSION_ENTITY = "_ses-"
+# contrast -> (view, slice thickness in mm) of the default LR-only study: three orthogonal 4 mm
+# stacks (isosr.clinical.study writes it).
+DEFAULT_STACKS = {"T1w": ("axial", 4.0), "T2w": ("coronal", 4.0), "FLAIR": ("sagittal", 4.0)}
+MOTION_FILE = Path("derivatives") / "simulation" / "motion.json"
+
+
+def scan_name(subject: str, session: str, contrast: str, desc: str | None = None) -> str:
+    """'sub-01_ses-01_T2w.nii.gz' (with ``desc``: 'sub-01_ses-01_desc-<desc>_T2w.nii.gz')."""
+    return f"sub-{subject}_ses-{session}{f'_desc-{desc}' if desc else ''}_{contrast}.nii.gz"
 
 
 @dataclass(frozen=True, order=True)

@@ -29,24 +29,17 @@ from typing import Any
 import numpy as np
 from scipy.spatial.transform import Rotation
 
+from isosr.clinical.sessions import DEFAULT_STACKS, MOTION_FILE, scan_name
 from isosr.data.embedded import EmbeddedOptions, random_pose, subject_anatomy, synthesise
 from isosr.data.layout import check_label
-from isosr.io import InputError, save_json, save_nifti
+from isosr.io import InputError, load_nifti, save_json, save_nifti, voxel_to_world
 from isosr.repeats import stable_seed
 from isosr.simulate import Acquisition, simulate_lr
 from isosr.vocabulary import CONTRASTS
 
-# contrast -> (view, slice thickness in mm) of the default study: three orthogonal 4 mm stacks.
-DEFAULT_STACKS = {"T1w": ("axial", 4.0), "T2w": ("coronal", 4.0), "FLAIR": ("sagittal", 4.0)}
-MOTION_FILE = Path("derivatives") / "simulation" / "motion.json"
 BIDS_VERSION = "1.9.0"
 # A voxel of the embedded T1w above this fraction of its range is brain (as in template_maps).
 BRAIN_THRESHOLD = 0.02
-
-
-def scan_name(subject: str, session: str, contrast: str, desc: str | None = None) -> str:
-    """'sub-01_ses-01_T2w.nii.gz' (with ``desc``: 'sub-01_ses-01_desc-<desc>_T2w.nii.gz')."""
-    return f"sub-{subject}_ses-{session}{f'_desc-{desc}' if desc else ''}_{contrast}.nii.gz"
 
 
 def rigid_motion(rng: np.random.Generator, degrees: tuple[float, float],
@@ -166,3 +159,30 @@ def make_lr_study(root: str | Path, subjects: Sequence[str] = ("01",),
 def load_motion(root: str | Path) -> dict[str, Any]:
     """The motion record of a study made by ``make_lr_study``."""
     return json.loads((Path(root) / MOTION_FILE).read_text())
+
+
+def registration_errors(root: str | Path, alignments: Mapping[tuple[str, str], Mapping[str, Any]]
+                        ) -> list[dict[str, Any]]:
+    """How far each alignment is from the study's known motion: per (subject, session) and
+    contrast, the residual rotation (degrees) and the largest and mean displacement (mm) over
+    the true brain of (applied correction)^-1 @ (true correction). ``alignments`` maps
+    (subject, session) to its alignment record (isosr.clinical.prepare's alignment.json)."""
+    root, rows = Path(root), []
+    for truth in load_motion(root)["scans"].values():
+        key = (truth["subject"], truth["session"])
+        if key not in alignments:
+            continue
+        record = alignments[key]["contrasts"][truth["contrast"]]
+        mask, affine = load_nifti(root / MOTION_FILE.parent / f"sub-{key[0]}" / f"ses-{key[1]}"
+                                  / "anat" / scan_name(*key, "mask", "brain"))
+        points = voxel_to_world(affine, np.argwhere(mask > 0).astype(np.float64))
+        applied = np.asarray(record["affine"]) @ np.linalg.inv(record["original_affine"])
+        error = np.linalg.inv(applied) @ np.asarray(truth["correction_ras"])
+        moved = np.linalg.norm(points @ error[:3, :3].T + error[:3, 3] - points, axis=1)
+        rows.append({"subject": key[0], "session": key[1], "contrast": truth["contrast"],
+                     "true_rotation_degrees": truth["rotation_degrees"],
+                     "true_shift_mm": truth["shift_at_brain_centre_mm"],
+                     "rotation_error_degrees": float(np.degrees(
+                         Rotation.from_matrix(error[:3, :3]).magnitude())),
+                     "max_error_mm": float(moved.max()), "mean_error_mm": float(moved.mean())})
+    return rows
