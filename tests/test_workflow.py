@@ -169,3 +169,20 @@ def test_tiny_study_without_ground_truth_is_aligned_fitted_checked_and_published
     assert list(dict.fromkeys(table["method"])) == ["cubic", "nearest", "arssr"]
     validity = pd.read_csv(tiny_run / "results/tables/tiny_T1w-ax8-FLAIR-cor8_qc_validity.csv")
     assert validity.set_index("contrast").loc["all contrasts", "n"] == 12
+
+
+def test_tiny_benchmark_predictions_are_bids_derivatives_linked_not_copied(tiny_run):
+    import json
+
+    from test_clinical_derivatives import validator_errors
+
+    root = tiny_run / "results/tiny/derivatives/isosr-T1w-ax8-FLAIR-cor8"
+    images = sorted(root.glob("sub-*/anat/*.nii.gz"))
+    assert len(images) == 3 * 2 * 2  # methods x test subjects x contrasts
+    assert validator_errors(root) == []
+    published = root / "sub-02/anat/sub-02_desc-cubic_FLAIR.nii.gz"
+    prediction = tiny_run / "results/tiny/sr/T1w-ax8-FLAIR-cor8/cubic/sub-02/FLAIR.nii.gz"
+    assert published.stat().st_ino == prediction.stat().st_ino  # a hard link, not a copy
+    sidecar = json.loads(published.with_name(published.name[:-7] + ".json").read_text())
+    assert sidecar["isosr"]["simulated_acquisition"]["view"] == "coronal"
+    assert 20 < sidecar["isosr"]["metrics"]["PSNR"] < 45

@@ -188,3 +188,8 @@ def session_report(*, dataset: str = "{dataset}", s: str = "{s}", ses: str = "{s
 def study_table(*, dataset: str = "{dataset}", extension: str) -> str:
     """The study's quality-control table: methods ranked by data consistency."""
     return f"{RESULTS}/tables/{dataset}_study_qc.{extension}"
+
+
+def benchmark_derivatives(*, dataset: str = "{dataset}", scenario: str = "{scenario}") -> str:
+    """A benchmark scenario's predictions (repeat 0) as a BIDS derivatives dataset."""
+    return f"{RESULTS}/{dataset}/derivatives/isosr-{scenario}"

@@ -16,6 +16,7 @@ rule derivatives_description:
         dataset=_alternatives(PLAN.studies),
     params:
         config=config,
+        source_uri=_raw_dataset_uri,
     localrule: True
     conda:
         "../../envs/preprocess.yaml"

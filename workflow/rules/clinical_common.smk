@@ -44,3 +44,15 @@ def study_outputs():
                 outputs += _derivatives(study, session, method, PLAN.study(study)["contrasts"])
         outputs += [paths.study_table(dataset=study, extension=e) for e in ("csv", "md")]
     return outputs
+
+
+def _raw_dataset_uri(w):
+    """Where a study's raw BIDS dataset is, relative to its derivatives (None: no BIDS root)."""
+    spec = PLAN.study(w.dataset)
+    if spec["source"] == "embedded":
+        root = lr_study_root(w.dataset)
+    elif spec["source"] == "bids":
+        root = Path(spec["bids"]["root"]).expanduser()
+    else:
+        return None
+    return os.path.relpath(root.resolve(), Path(paths.derivatives_root(dataset=w.dataset)).resolve())

@@ -114,3 +114,32 @@ rule qc_validity:
         "../../envs/report.yaml"
     script:
         "../scripts/qc_validity.py"
+
+
+rule publish_benchmark:
+    input:
+        predictions=lambda w: [
+            paths.prediction(dataset=w.dataset, scenario=w.scenario, method=m, s=s, rep="",
+                             contrast=c)
+            for m in PLAN.methods for s in PLAN.test_subjects(w.dataset)
+            for c in PLAN.scenario_contrasts(w.scenario)
+        ],
+        fits=per_subject(paths.fit_record),
+        metrics=per_subject(paths.metrics),
+        masks=lambda w: [paths.brain_mask(dataset=w.dataset, s=s)
+                         for m in PLAN.methods for s in PLAN.test_subjects(w.dataset)],
+    output:
+        directory(paths.benchmark_derivatives()),
+    log:
+        "logs/report/publish_benchmark_{dataset}_{scenario}.log",
+    params:
+        config=config,
+        methods=PLAN.methods,
+        subjects=lambda w: PLAN.test_subjects(w.dataset),
+        acquisitions=_acquisitions,
+        raw=lambda w: f"{DATASETS_DIR}/{w.dataset}",
+    localrule: True
+    conda:
+        "../../envs/report.yaml"
+    script:
+        "../scripts/publish_benchmark.py"

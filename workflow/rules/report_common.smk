@@ -1,4 +1,5 @@
 # Input functions and paths of the segment, evaluate and report stages (no rules here).
+from isosr.data.layout import DATASETS_DIR
 from isosr.lpips_weights import find_weights
 
 # LPIPS weights, resolved once (a configured path that does not exist stops the run here). Their
@@ -41,6 +42,7 @@ def report_outputs():
     patterns = [table_path(k, e) for k in TABLES for e in TABLE_FORMATS]
     patterns += [figure_path(k, e) for k in FIGURES for e in ("pdf", "png")]
     patterns += [validity_path(e) for e in VALIDITY_FORMATS]
+    patterns.append(paths.benchmark_derivatives())
     return [path for pattern in patterns for path in PLAN.tables(pattern)]
 
 

@@ -8,7 +8,7 @@ from isosr.workflow import run_logged
 
 def main() -> None:
     write_dataset_description(snakemake.output.description, snakemake.params.config,
-                              snakemake.wildcards.dataset)
+                              snakemake.wildcards.dataset, snakemake.params.source_uri)
 
 
 run_logged(snakemake.log[0], main)

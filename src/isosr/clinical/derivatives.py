@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import math
 import re
 from collections.abc import Iterable, Mapping, Sequence
 from pathlib import Path
@@ -113,7 +114,20 @@ def sidecar(*, sources: Sequence[str], method: str, profile: str | None,
                       **dict(extra or {})}}
 
 
+def strict_json(value: Any) -> Any:
+    """``value`` with every non-finite float (NaN, inf: not JSON) replaced by None."""
+    if isinstance(value, Mapping):
+        return {k: strict_json(v) for k, v in value.items()}
+    if isinstance(value, list | tuple):
+        return [strict_json(v) for v in value]
+    if isinstance(value, float) and not math.isfinite(value):
+        return None
+    return value
+
+
 def write_sidecar(image_path: str | Path, payload: Mapping[str, Any]) -> None:
-    """The JSON beside a derivative image, written atomically."""
+    """The JSON beside a derivative image (strict JSON: a non-finite number, e.g. a metric not
+    computed, becomes null), written atomically."""
     image = Path(image_path)
-    save_json(image.with_name(image.name.removesuffix(".nii.gz") + ".json"), dict(payload))
+    save_json(image.with_name(image.name.removesuffix(".nii.gz") + ".json"),
+              strict_json(dict(payload)))
