@@ -14,6 +14,7 @@ import pytest
 
 from isosr import __version__
 from isosr.clinical.derivatives import (
+    BIDS_VERSION,
     check_desc_labels,
     config_hash,
     dataset_description,
@@ -23,7 +24,6 @@ from isosr.clinical.derivatives import (
     write_dataset_description,
     write_sidecar,
 )
-from isosr.clinical.study import BIDS_VERSION
 from isosr.io import InputError, save_nifti
 from isosr.methods.registry import method_names
 

@@ -25,10 +25,10 @@ from pathlib import Path
 from typing import Any
 
 from isosr import __version__
-from isosr.clinical.study import BIDS_VERSION
 from isosr.io import InputError, save_json, save_text
 
 DERIVATIVES_NAME = "isosr"
+BIDS_VERSION = "1.9.0"  # of every dataset isosr writes
 README = """Super-resolved images of {source} written by isosr {version}.
 
 Each image sub-<s>[_ses-<t>]_desc-<method>_<contrast>.nii.gz is one method's isotropic estimate

@@ -29,6 +29,7 @@ from typing import Any
 import numpy as np
 from scipy.spatial.transform import Rotation
 
+from isosr.clinical.derivatives import BIDS_VERSION
 from isosr.clinical.sessions import DEFAULT_STACKS, MOTION_FILE, scan_name
 from isosr.data.embedded import EmbeddedOptions, random_pose, subject_anatomy, synthesise
 from isosr.data.layout import check_label
@@ -37,7 +38,6 @@ from isosr.repeats import stable_seed
 from isosr.simulate import Acquisition, simulate_lr
 from isosr.vocabulary import CONTRASTS
 
-BIDS_VERSION = "1.9.0"
 # A voxel of the embedded T1w above this fraction of its range is brain (as in template_maps).
 BRAIN_THRESHOLD = 0.02
 
