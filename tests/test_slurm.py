@@ -264,5 +264,6 @@ def test_slurm_profile_groups_each_subjects_short_jobs_and_no_fit(tiny_config, t
                        **{f"tiny_sub-{s}_evaluation": {"segment_truth", "evaluate_T1w"}
                           for s in ("01", "02")}}
     assert {rule for rule in alone if not rule.startswith("fit_")} == {
-        "train", "tables", "figure_qualitative", "figure_mi", "figure_metrics", "all"}
+        "train", "tables", "figure_qualitative", "figure_mi", "figure_metrics", "qc_validity",
+        "publish_benchmark", "all"}
     assert alone["fit_FLAIR_T1w"] == 6  # 3 methods x 2 test subjects, one allocation each

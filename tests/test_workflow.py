@@ -128,8 +128,9 @@ def test_without_training_subjects_the_tuning_record_says_untuned(tmp_path, tiny
         "reason"]
 
 
-def test_tiny_study_without_ground_truth_is_aligned_fitted_checked_and_published(tiny_run):
-    """The tiny config's study (one subject, two sessions of 8 mm stacks): the alignment undoes
+def test_tiny_study_without_ground_truth_is_aligned_fitted_checked_and_published(
+        tiny_study_run):
+    """tiny_study.yaml (one subject, two sessions of 8 mm stacks): the alignment undoes
     the known motion, every method's outputs are BIDS derivatives the validator accepts, each
     session has its report, and the study table ranks the methods by data consistency."""
     import json
@@ -139,15 +140,16 @@ def test_tiny_study_without_ground_truth_is_aligned_fitted_checked_and_published
 
     from isosr.clinical.study import registration_errors
 
-    study = tiny_run / "resources/datasets/tinystudy"
-    alignments = {("01", t): json.loads((tiny_run / f"results/tinystudy/clinical/sub-01_ses-{t}"
-                                         / "alignment.json").read_text()) for t in ("01", "02")}
+    study = tiny_study_run / "resources/datasets/tinystudy"
+    clinical = tiny_study_run / "results/tinystudy/clinical"
+    alignments = {("01", t): json.loads((clinical / f"sub-01_ses-{t}/alignment.json").read_text())
+                  for t in ("01", "02")}
     errors = registration_errors(study, alignments)
     moved = [e for e in errors if e["contrast"] == "FLAIR"]
     assert len(moved) == 2 and all(e["true_rotation_degrees"] > 2.5 for e in moved)
     # measured: at most 0.3 degrees and 0.93 mm over the brain (4 mm voxels, 8 mm slices)
     assert all(e["rotation_error_degrees"] < 1.0 and e["max_error_mm"] < 1.5 for e in errors)
-    derivatives = tiny_run / "results/tinystudy/derivatives/isosr"
+    derivatives = tiny_study_run / "results/tinystudy/derivatives/isosr"
     images = sorted(derivatives.glob("sub-01/ses-0?/anat/*.nii.gz"))
     assert len(images) == 2 * 3 * 2  # sessions x methods x contrasts
     assert {p.name.split("_desc-")[1] for p in images} == {
@@ -163,12 +165,10 @@ def test_tiny_study_without_ground_truth_is_aligned_fitted_checked_and_published
     for heading in ("Summary", "Registration", "Acquired stacks", "Method: cubic", "Scores"):
         assert f">{heading}<" in report
     assert len(re.findall(r'src="data:image/png;base64,', report)) == 1 + 1 + 3 * 2
-    table = pd.read_csv(tiny_run / "results/tables/tinystudy_study_qc.csv")
+    table = pd.read_csv(tiny_study_run / "results/tables/tinystudy_study_qc.csv")
     dc = table[table["metric"] == "DC_PSNR"].groupby("method")["mean"].mean()
     assert dc["cubic"] > dc["nearest"] > dc["arssr"]  # the tiny ArSSR is barely trained
     assert list(dict.fromkeys(table["method"])) == ["cubic", "nearest", "arssr"]
-    validity = pd.read_csv(tiny_run / "results/tables/tiny_T1w-ax8-FLAIR-cor8_qc_validity.csv")
-    assert validity.set_index("contrast").loc["all contrasts", "n"] == 12
 
 
 def test_tiny_benchmark_predictions_are_bids_derivatives_linked_not_copied(tiny_run):
@@ -186,3 +186,5 @@ def test_tiny_benchmark_predictions_are_bids_derivatives_linked_not_copied(tiny_
     sidecar = json.loads(published.with_name(published.name[:-7] + ".json").read_text())
     assert sidecar["isosr"]["simulated_acquisition"]["view"] == "coronal"
     assert 20 < sidecar["isosr"]["metrics"]["PSNR"] < 45
+    validity = pd.read_csv(tiny_run / "results/tables/tiny_T1w-ax8-FLAIR-cor8_qc_validity.csv")
+    assert validity.set_index("contrast").loc["all contrasts", "n"] == 12  # 3 methods x 2 x 2
