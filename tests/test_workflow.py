@@ -161,8 +161,8 @@ def test_tiny_study_without_ground_truth_is_aligned_fitted_checked_and_published
                          .read_text())
     assert sidecar["Sources"] == ["bids:raw:sub-01/ses-01/anat/sub-01_ses-01_FLAIR.nii.gz",
                                   "bids:raw:sub-01/ses-01/anat/sub-01_ses-01_T1w.nii.gz"]
-    assert sidecar["isosr"]["told_acquisition"] == {"view": "axial", "thickness": 8.0,
-                                                    "model": "slice-profile"}
+    assert sidecar["isosr"]["told_acquisition"] == {
+        "view": "axial", "thickness": 8.0, "slice_axis": 2, "model": "slice-profile"}
     report = (derivatives / "sub-01_ses-01.html").read_text()
     for heading in ("Summary", "Registration", "Acquired stacks", "Method: cubic", "Scores"):
         assert f">{heading}<" in report
@@ -171,6 +171,8 @@ def test_tiny_study_without_ground_truth_is_aligned_fitted_checked_and_published
     dc = table[table["metric"] == "DC_PSNR"].groupby("method")["mean"].mean()
     assert dc["cubic"] > dc["nearest"] > dc["arssr"]  # the tiny ArSSR is barely trained
     assert list(dict.fromkeys(table["method"])) == ["cubic", "nearest", "arssr"]
+    cost = table[table["metric"] == "fit_seconds"].set_index("method")
+    assert (cost["mean"] > 0).all() and set(cost["profile"].fillna("-")) == {"-", "cpu"}
 
 
 def test_tiny_benchmark_predictions_are_bids_derivatives_linked_not_copied(tiny_run):

@@ -77,11 +77,11 @@ def segmentation_metrics(truth_path: str | Path, prediction_path: str | Path
     return rows
 
 
-def consistency_rows(contrast: str, prediction_path: str | Path, lr_path: str | Path,
+def consistency_rows(contrast: str, prediction: np.ndarray, lr_path: str | Path,
                      acquisition: Mapping[str, Any], mask: np.ndarray, affine: np.ndarray
                      ) -> list[tuple[str, str, float]]:
-    """DC_PSNR and DC_SSIM of one prediction against the LR scan it was made from."""
-    prediction, _ = load_nifti(prediction_path)
+    """DC_PSNR and DC_SSIM of one prediction (as read, on ``affine``) against the LR scan it
+    was made from."""
     stack, stack_affine = load_nifti(lr_path)
     axis = through_plane_axis(stack_affine, acquisition["view"])
     result = data_consistency(prediction, affine, mask, stack, stack_affine, axis,
@@ -131,13 +131,15 @@ def evaluate_subject(*, truth_paths: dict[str, str | Path], prediction_paths: di
     if unmatched:
         raise InputError(f"no ground truth given for the predicted contrast(s) {unmatched} "
                          f"(ground truth given: {sorted(truth_paths)})")
-    truths, predictions = {}, {}
+    truths, predictions, as_read = {}, {}, {}
     for contrast in sorted(prediction_paths):
         for images, path, check_scale in (
                 (truths, truth_paths[contrast], check_truth_scale),
                 (predictions, prediction_paths[contrast], check_prediction_scale)):
             data, affine = load_nifti(path)
             check_same_grid(path, data.shape, affine, mask_path, mask.shape, mask_affine)
+            if images is predictions:
+                as_read[contrast] = data
             if convention == "mcginnis2023":
                 data = theirs.renormalise(data, mask)
             else:
@@ -160,8 +162,8 @@ def evaluate_subject(*, truth_paths: dict[str, str | Path], prediction_paths: di
         predictions, truths, mask)
     rows += [(contrast, "eps_MI", value) for contrast, value in errors.items()]
     for contrast, (path, acquisition) in sorted((lr or {}).items()):
-        rows += consistency_rows(contrast, prediction_paths[contrast], path, acquisition,
-                                 mask, mask_affine)
+        rows += consistency_rows(contrast, as_read[contrast], path, acquisition, mask,
+                                 mask_affine)
     if segmentations is not None:
         rows += segmentation_metrics(*segmentations)
     frame = pd.DataFrame(rows, columns=["contrast", "metric", "value"])

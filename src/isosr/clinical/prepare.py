@@ -44,15 +44,16 @@ def intensity_scale(data: np.ndarray, inside: np.ndarray, label: str) -> float:
 def told_acquisition(acquisition: StackAcquisition, affine: np.ndarray, model: str
                      ) -> dict[str, Any]:
     """What a method is told of a scan: the view of its slices and their thickness, with the
-    study's slice model. An isotropic scan is told as a stack along its coarsest axis (its
-    thickness that axis' spacing, so a method has nothing to deblur beyond it)."""
+    study's slice model, and the array axis its slices are stacked along (for QC). An isotropic
+    scan is told as a stack along its coarsest axis (its thickness that axis' spacing, so a
+    method has nothing to deblur beyond it)."""
     if acquisition.is_stack:
         return {"view": acquisition.view, "thickness": acquisition.slice_thickness_mm,
-                "model": model}
+                "model": model, "slice_axis": acquisition.slice_axis}
     axis = int(np.argmax(acquisition.spacing_mm))
     direction = np.abs(np.asarray(affine, dtype=np.float64)[:3, axis])
     return {"view": WORLD_AXIS_VIEW[int(np.argmax(direction))],
-            "thickness": acquisition.slice_spacing_mm, "model": model}
+            "thickness": acquisition.slice_spacing_mm, "model": model, "slice_axis": axis}
 
 
 def prepare_session(scans: Mapping[str, str | Path], *, label: str, reference_contrast: str,

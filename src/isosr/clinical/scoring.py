@@ -34,11 +34,8 @@ def score_session(*, aligned: Mapping[str, str | Path], outputs: Mapping[str, st
         scale = float(facts["intensity_scale"])
         sr, _ = load_nifti(path)
         stack, stack_affine = load_nifti(aligned[contrast])
-        axis = facts["acquisition"]["slice_axis"]
-        if axis is None:  # an isotropic scan: told as a stack along its coarsest axis
-            axis = int(np.argmax(facts["acquisition"]["spacing_mm"]))
         told = facts["told"]
-        result = data_consistency(sr, hr_affine, mask, stack, stack_affine, axis,
+        result = data_consistency(sr, hr_affine, mask, stack, stack_affine, told["slice_axis"],
                                   float(told["thickness"]), told["model"], scale)
         save_nifti(maps[contrast], result.error, stack_affine)
         contrasts[contrast] = result.record()

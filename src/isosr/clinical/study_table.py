@@ -2,10 +2,11 @@
 
 Rows are methods (with their variant: profile and degradation knowledge, from fit.json), columns
 per contrast the data consistency (DC PSNR, DC SSIM: each acquired stack against the output
-re-simulated with the stack's acquisition) and the inter-contrast MI of the outputs, mean ± std
-over the study's sessions. The table machinery is the benchmark's (``isosr.tables``): best in
-bold, and against the reference method the Holm-adjusted paired Wilcoxon test over sessions once
-there are enough of them. Methods are listed by their mean DC PSNR over contrasts, best first.
+re-simulated with the stack's acquisition), the inter-contrast MI of the outputs and the fit's
+wall time, mean ± std over the study's sessions. The table machinery is the benchmark's
+(``isosr.tables``): best in bold, and against the reference method the Holm-adjusted paired
+Wilcoxon test over sessions once there are enough of them. Methods are listed by their mean DC
+PSNR over contrasts, best first.
 """
 
 from __future__ import annotations
@@ -17,6 +18,7 @@ from pathlib import Path
 import pandas as pd
 
 from isosr.tables import (
+    COST,
     Column,
     build_table,
     ordered_contrasts,
@@ -45,20 +47,28 @@ def qc_frame(qc_paths: Sequence[str | Path], sessions: Sequence[str],
 
 
 def study_columns(frame: pd.DataFrame) -> list[Column]:
-    contrasts = ordered_contrasts(frame.loc[frame["metric"] != "MI", "contrast"])
+    contrasts = ordered_contrasts(frame.loc[frame["metric"].isin(DC_METRICS.values()),
+                                            "contrast"])
     columns = [Column(c, label, label, f"{c} {label}", c, metric)
                for c in contrasts for metric, label in (("DC_PSNR", "DC PSNR"),
                                                         ("DC_SSIM", "DC SSIM"))]
     pairs = sorted(frame.loc[frame["metric"] == "MI", "contrast"].unique())
     columns += [Column("outputs", f"MI({p})", f"MI({p})", f"MI({p})", p, "MI") for p in pairs]
+    columns.append(Column("cost", "fit time (s)", "fit time (s)", "fit time (s)", COST,
+                          "fit_seconds", digits=1))
     return columns
 
 
 def write_study_table(*, qc_paths: Sequence[str | Path], fit_paths: Sequence[str | Path],
                       sessions: Sequence[str], methods: Sequence[str], reference: str,
                       dataset: str, csv: str | Path, markdown: str | Path) -> pd.DataFrame:
-    """Write the study table (CSV at full precision, Markdown); return the CSV's frame."""
+    """Write the study table (CSV at full precision, Markdown), with each row's cost (the fit's
+    wall time, from ``fit_paths`` in the order of ``qc_paths``); return the CSV's frame."""
     frame = qc_frame(qc_paths, sessions, methods)
+    frame = pd.concat([frame, pd.DataFrame(
+        [{"method": m, "subject": s, "repeat": 0, "contrast": COST, "metric": "fit_seconds",
+          "value": json.loads(Path(p).read_text())["wall_seconds"]}
+         for p, s, m in zip(fit_paths, sessions, methods, strict=True)])], ignore_index=True)
     dc = frame[frame["metric"] == "DC_PSNR"].groupby("method")["value"].mean()
     order = sorted(dict.fromkeys(methods), key=lambda m: -dc.get(m, float("-inf")))
     caption = (f"{dataset}: quality control without ground truth over "
