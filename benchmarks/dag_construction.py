@@ -4,7 +4,9 @@ The study: N subjects (default 100; embedded datasets of at most 99 subjects eac
 source caps one there: 2 x 50 for 100, 11 x ~91 for 1,000; 20 % of each train the cohort methods,
 every method is evaluated on the other 80 %) x every registered method x 3 scenarios. Goal: under
 10 s for 100 subjects, under 60 s for 1,000. Prints jobs, wall and CPU seconds and ms per job;
-asserts nothing.
+then, side by side, Snakemake's own floor: the dry run of a trivial workflow with as many jobs
+(pairs of one-line rules, one input each, no functions, no resources, no conda), which no
+workflow of that many jobs can plan faster than. Asserts nothing.
 
     python benchmarks/dag_construction.py [--subjects 100] [--repeats 3]
 """
@@ -65,12 +67,24 @@ def child_cpu_seconds() -> float:
     return usage.ru_utime + usage.ru_stime
 
 
-def dry_run(workdir: Path, configfile: Path) -> tuple[float, float, int]:
+TRIVIAL_SNAKEFILE = """\
+rule all:
+    input: expand("b/{{i}}.txt", i=range({pairs}))
+rule a:
+    output: "a/{{i}}.txt"
+    shell: "touch {{output}}"
+rule b:
+    input: "a/{{i}}.txt"
+    output: "b/{{i}}.txt"
+    shell: "touch {{output}}"
+"""
+
+
+def dry_run(workdir: Path, *options: str) -> tuple[float, float, int]:
     """Wall and CPU seconds of one dry run, and the number of jobs it planned."""
     start, cpu_start = time.perf_counter(), child_cpu_seconds()
     result = subprocess.run(
-        [sys.executable, "-m", "snakemake", "--snakefile", str(REPO / "Snakefile"),
-         "--directory", str(workdir), "--configfile", str(configfile), "--dry-run",
+        [sys.executable, "-m", "snakemake", "--directory", str(workdir), *options, "--dry-run",
          "--quiet", "rules", "--cores", "1"],  # quiet about each job, not about the job count
         capture_output=True, text=True, check=False)
     seconds, cpu = time.perf_counter() - start, child_cpu_seconds() - cpu_start
@@ -94,9 +108,17 @@ def main() -> None:
         configfile.write_text(yaml.safe_dump(config, sort_keys=False))
         walls, cpus = [], []
         for _ in range(args.repeats):
-            wall, cpu, jobs = dry_run(Path(tmp), configfile)
+            wall, cpu, jobs = dry_run(Path(tmp), "--snakefile", str(REPO / "Snakefile"),
+                                      "--configfile", str(configfile))
             walls.append(wall)
             cpus.append(cpu)
+        trivial = Path(tmp) / "trivial"
+        trivial.mkdir()
+        (trivial / "Snakefile").write_text(TRIVIAL_SNAKEFILE.format(pairs=jobs // 2))
+        floor_walls = []
+        for _ in range(args.repeats):
+            floor_wall, _, floor_jobs = dry_run(trivial, "--snakefile", str(trivial / "Snakefile"))
+            floor_walls.append(floor_wall)
     sizes = dataset_sizes(args.subjects)
     goal = 10 if args.subjects <= 100 else 60 if args.subjects <= 1000 else None
     wall, cpu = statistics.median(walls), statistics.median(cpus)
@@ -107,6 +129,9 @@ def main() -> None:
           f"(min {min(walls):.1f} s), CPU median {cpu:.1f} s (min {min(cpus):.1f} s); "
           f"{1000 * wall / jobs:.2f} ms wall, {1000 * cpu / jobs:.2f} ms CPU per job"
           + (f"; goal < {goal} s" if goal else ""))
+    floor = statistics.median(floor_walls)
+    print(f"Snakemake's floor, a trivial workflow of {floor_jobs} jobs: wall median {floor:.1f} s "
+          f"({1000 * floor / floor_jobs:.2f} ms per job); isosr / floor: {wall / floor:.2f}")
 
 
 if __name__ == "__main__":

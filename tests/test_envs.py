@@ -115,6 +115,13 @@ def import_time_nodes(tree: ast.AST) -> Iterator[ast.AST]:
             yield from import_time_nodes(node)
 
 
+@cache
+def _installed_modules() -> dict[str, list[str]]:
+    """Top-level module -> the installed distributions providing it (a scan of site-packages)."""
+    return packages_distributions()
+
+
+@cache
 def third_party_imports(script: Path) -> dict[str, Path]:
     """Top-level third-party modules that importing ``script`` imports, following isosr's own
     modules, each with the file that imports it. Imports inside functions are deliberate lazy
@@ -146,9 +153,10 @@ def third_party_imports(script: Path) -> dict[str, Path]:
     return found
 
 
+@cache
 def distribution_of(module: str) -> str:
     """The installed PyPI distribution that provides top-level ``module``."""
-    distributions = packages_distributions().get(module)
+    distributions = _installed_modules().get(module)
     assert distributions, f"no installed distribution provides module {module!r}"
     return canonicalize_name(distributions[0])
 

@@ -2,6 +2,7 @@
 
 import json
 import os
+import shutil
 import subprocess
 import sys
 
@@ -35,13 +36,18 @@ def test_repeat_zero_keeps_the_plain_subject_name():
         repeat_suffix(-1)
 
 
-def test_workflow_repeats_every_fit_and_tables_show_the_seed_std(tmp_path, tiny_config):
+def test_workflow_repeats_every_fit_and_tables_show_the_seed_std(tmp_path, tiny_config, tiny_run):
     config = yaml.safe_load(tiny_config.read_text())
     config["datasets"]["tiny"].pop("split")  # no cohort method here: two subjects, both tested
     config["datasets"]["tiny"]["embedded"]["subjects"] = 2
     config.update(repeats=3, methods={"nearest": {}, "cubic": {}})
     configfile = tmp_path / "config.yaml"
     configfile.write_text(yaml.safe_dump(config))
+    # the tiny run's subjects 01 and 02, preprocessed and segmented (times kept): the run starts
+    # at the LR simulation
+    for inputs in ["resources/datasets/tiny", "results/tiny/preproc",
+                   *[f"results/tiny/seg/sub-{s}" for s in ("01", "02")]]:
+        shutil.copytree(tiny_run / inputs, tmp_path / inputs)
     table = "results/tables/tiny_T1w-ax8-FLAIR-cor8_dice.csv"
     result = run_snakemake(tmp_path, configfile, "--cores", "2", table)
     assert result.returncode == 0, result.stdout[-3000:] + result.stderr[-6000:]

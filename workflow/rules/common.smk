@@ -150,11 +150,17 @@ def _stage_model(stage):
     return _largest([rules[rule]["model"] for rule in _STAGE_RULES.get(stage, (stage,))])
 
 
-def stage_resources(stage):
+def stage_resources(stage, items=1):
     """mem_mb and runtime of a job of ``stage`` (a measured rule, or a name of _STAGE_RULES;
-    "fit" / "train": the largest measured method); use as ``**stage_resources(stage)``."""
+    "fit" / "train": the largest measured method) that does the measured work for ``items``
+    items one after the other (the runtime grows, the memory does not); use as
+    ``**stage_resources(stage)``."""
     model = _stage_model(stage)
-    return _per_size(lambda size: _request(model, size))
+
+    def request(size):
+        return _request(model, size, items * (model["seconds"][0] + model["seconds"][1] * size))
+
+    return _per_size(request)
 
 
 @functools.cache

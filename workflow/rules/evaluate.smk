@@ -1,17 +1,14 @@
-# evaluate: one job per fit (each step takes seconds with the ants back-end): label the
-# prediction's segmented contrast with the class model of its subject's ground truth (the sidecar
-# of segment_truth), then PSNR, SSIM, LPIPS, MI errors and segmentation overlap of the method on
-# the subject. One rule per segmented contrast (evaluate_<contrast>, as the labels' path names it;
-# see Plan.segmentation_contrast). Labelling a prediction needs no ANTs (the fixed class model is
-# applied with NumPy; FastSurfer runs in its container), so the evaluate env suffices.
+# evaluate: one job per subject x scenario x repeat, for every method's fit of it (each step takes
+# seconds with the ants back-end, so one job per fit would spend more on scheduling than on work):
+# label each prediction's segmented contrast with the class model of its subject's ground truth
+# (the sidecar of segment_truth), then PSNR, SSIM, LPIPS, MI errors and segmentation overlap of
+# each method on the subject, one metrics file per method. One rule per segmented contrast
+# (evaluate_<contrast>, as the labels' path names it; see Plan.segmentation_contrast). Labelling a
+# prediction needs no ANTs (the fixed class model is applied with NumPy; FastSurfer runs in its
+# container), so the evaluate env suffices.
 _SEGMENTED_SCENARIOS = {}
 for _scenario in PLAN.scenarios:
     _SEGMENTED_SCENARIOS.setdefault(PLAN.segmentation_contrast(_scenario), []).append(_scenario)
-
-
-def _segment_log(contrast):
-    """The log of an evaluation's segmentation step."""
-    return f"logs/segment/{{dataset}}/{{scenario}}/{{method}}/sub-{{s}}{{rep}}_{contrast}.log"
 
 
 for _segmented, _scenarios in _SEGMENTED_SCENARIOS.items():
@@ -22,15 +19,19 @@ for _segmented, _scenarios in _SEGMENTED_SCENARIOS.items():
         input:
             unpack(evaluate_inputs),
         output:
-            metrics=paths.metrics(),
-            labels=paths.prediction_labels(contrast=_segmented),
-            sidecar=paths.prediction_labels(contrast=_segmented, suffix=".json"),
+            metrics=[paths.metrics(method=m) for m in PLAN.methods],
+            labels=[paths.prediction_labels(method=m, contrast=_segmented) for m in PLAN.methods],
+            sidecars=[
+                paths.prediction_labels(method=m, contrast=_segmented, suffix=".json")
+                for m in PLAN.methods
+            ],
         log:
-            evaluate="logs/evaluate/{dataset}/{scenario}/{method}/sub-{s}{rep}.log",
-            segment=_segment_log(_segmented),
+            evaluate="logs/evaluate/{dataset}/{scenario}/sub-{s}{rep}.log",
+            segment=f"logs/segment/{{dataset}}/{{scenario}}/sub-{{s}}{{rep}}_{_segmented}.log",
         wildcard_constraints:
             scenario=_alternatives(_scenarios),
         params:
+            methods=list(PLAN.methods),
             contrasts=lambda w: PLAN.scenario_contrasts(w.scenario),
             acquisitions=_acquisitions,
             segmented=_segmented,
@@ -45,7 +46,7 @@ for _segmented, _scenarios in _SEGMENTED_SCENARIOS.items():
             if SEGMENTATION_SETTINGS["backend"] == "fastsurfer"
             else 1
         resources:
-            **stage_resources("evaluate"),
+            **stage_resources("evaluate", items=len(PLAN.methods)),
         conda:
             "../../envs/evaluate.yaml"
         script:

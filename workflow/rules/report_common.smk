@@ -62,15 +62,16 @@ def per_subject(path, every_repeat=False):
 
 
 def evaluate_inputs(w):
-    """One fit's predictions, its subject's ground truth and mask, and the truth's labels of the
-    segmented contrast with their sidecar (the class model the prediction is labelled with)."""
+    """One subject's fits of a scenario (every method's predictions, method-major), its ground
+    truth, LR scans and mask, and the truth's labels of the segmented contrast with their sidecar
+    (the class model the predictions are labelled with)."""
     contrasts = PLAN.scenario_contrasts(w.scenario)
     segmented = PLAN.segmentation_contrast(w.scenario)
-    run = {"dataset": w.dataset, "scenario": w.scenario, "method": w.method, "s": w.s,
-           "rep": w.rep}
     return {
         "truth": [paths.hr_image(dataset=w.dataset, s=w.s, contrast=c) for c in contrasts],
-        "prediction": [paths.prediction(**run, contrast=c) for c in contrasts],
+        "prediction": [paths.prediction(dataset=w.dataset, scenario=w.scenario, method=m, s=w.s,
+                                        rep=w.rep, contrast=c)
+                       for m in PLAN.methods for c in contrasts],
         "lr": [paths.lr_image(dataset=w.dataset, scenario=w.scenario, s=w.s, contrast=c)
                for c in contrasts],
         "mask": paths.brain_mask(dataset=w.dataset, s=w.s),

@@ -1,6 +1,7 @@
-"""Snakemake script: one fit's evaluation: the tissue labels of its prediction (the segmented
-contrast, with the class model of the subject's ground truth), then the metrics of the method on
-the subject as a long TSV. Each step logs to its own file."""
+"""Snakemake script: the evaluation of one subject's fits of a scenario, method by method: the
+tissue labels of each prediction (the segmented contrast, with the class model of the subject's
+ground truth), then the metrics of the method on the subject as a long TSV. Segmentation and
+metrics log to their own files."""
 
 from pathlib import Path
 
@@ -12,33 +13,44 @@ from isosr.results import write_metrics
 from isosr.segment import segment_file
 from isosr.workflow import run_logged
 
+CONTRASTS = snakemake.params.contrasts
+METHODS = snakemake.params.methods
+PREDICTIONS = {  # method -> contrast -> path (the input is method-major)
+    method: dict(zip(CONTRASTS, snakemake.input.prediction[i * len(CONTRASTS):
+                                                          (i + 1) * len(CONTRASTS)],
+                     strict=True))
+    for i, method in enumerate(METHODS)
+}
+
 
 def segment() -> None:
-    segmented = snakemake.params.segmented
-    predictions = dict(zip(snakemake.params.contrasts, snakemake.input.prediction, strict=True))
-    segment_file(predictions[segmented], snakemake.input.mask, segmented,
-                 snakemake.params.settings, snakemake.output.labels, snakemake.output.sidecar,
-                 truth_sidecar=snakemake.input.truth_sidecar)
+    for method, labels, sidecar in zip(METHODS, snakemake.output.labels,
+                                       snakemake.output.sidecars, strict=True):
+        print(f"labelling the prediction of {method}", flush=True)
+        segment_file(PREDICTIONS[method][snakemake.params.segmented], snakemake.input.mask,
+                     snakemake.params.segmented, snakemake.params.settings, labels, sidecar,
+                     truth_sidecar=snakemake.input.truth_sidecar)
 
 
-def main() -> None:
-    contrasts = snakemake.params.contrasts
+def evaluate() -> None:
     w = snakemake.wildcards
     weights = {key: path and Path(path) for key, path in snakemake.params.lpips_weights.items()}
-    frame = evaluate_subject(truth_paths=dict(zip(contrasts, snakemake.input.truth, strict=True)),
-                             prediction_paths=dict(zip(contrasts, snakemake.input.prediction,
-                                                       strict=True)),
-                             mask_path=snakemake.input.mask,
-                             ids={"dataset": w.dataset, "scenario": w.scenario, "method": w.method,
-                              "subject": w.s, "repeat": repeat_index(w.rep)},
-                             segmentations=(snakemake.input.truth_labels,
-                                            snakemake.output.labels),
-                             lpips_weights=LpipsWeights(weights["alexnet"], weights["linear"]),
-                             convention=snakemake.params.convention,
-                             lr={c: (path, snakemake.params.acquisitions[c]) for c, path
-                                 in zip(contrasts, snakemake.input.lr, strict=True)})
-    write_metrics(frame, snakemake.output.metrics)
+    for method, labels, metrics in zip(METHODS, snakemake.output.labels,
+                                       snakemake.output.metrics, strict=True):
+        print(f"scoring {method}", flush=True)
+        frame = evaluate_subject(
+            truth_paths=dict(zip(CONTRASTS, snakemake.input.truth, strict=True)),
+            prediction_paths=PREDICTIONS[method],
+            mask_path=snakemake.input.mask,
+            ids={"dataset": w.dataset, "scenario": w.scenario, "method": method,
+                 "subject": w.s, "repeat": repeat_index(w.rep)},
+            segmentations=(snakemake.input.truth_labels, labels),
+            lpips_weights=LpipsWeights(weights["alexnet"], weights["linear"]),
+            convention=snakemake.params.convention,
+            lr={c: (path, snakemake.params.acquisitions[c])
+                for c, path in zip(CONTRASTS, snakemake.input.lr, strict=True)})
+        write_metrics(frame, metrics)
 
 
 run_logged(snakemake.log.segment, segment)
-run_logged(snakemake.log.evaluate, main)
+run_logged(snakemake.log.evaluate, evaluate)

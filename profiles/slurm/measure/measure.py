@@ -125,13 +125,14 @@ def figures_of(resolution_mm: float, workdir: Path) -> dict:
     size = megavoxels(resolution_mm)
     figures = {}
     for key, found in jobs.items():
+        per_item = len(MEASURED_METHODS) if key[0] == "evaluate" else 1  # one job: every fit
         entry = {
             "resolution_mm": resolution_mm,
             "megavoxels": round(size, 4),
             "jobs": len(found),
             "threads": max(job["threads"] for job in found),
-            "wall_seconds": round(max(job["wall_seconds"] for job in found), 2),
-            "cpu_seconds": round(max(job["cpu_seconds"] for job in found), 2),
+            "wall_seconds": round(max(job["wall_seconds"] for job in found) / per_item, 2),
+            "cpu_seconds": round(max(job["cpu_seconds"] for job in found) / per_item, 2),
             "peak_mb": round(max(max(job["peak_rss_mb"], job["peak_child_rss_mb"])
                                  for job in found), 1),
         }
@@ -230,12 +231,13 @@ HEADER = """\
 #   runtime = max(minimum.runtime_minutes, headroom.runtime x model.seconds x scale / 60)
 # where scale is, for a fit or training whose `work` (epochs x steps per epoch) was measured, the
 # configured work over the measured one (never below 1); with budget_seconds the seconds are the
-# budget plus two configured epochs. Measured on CPUs: a GPU fit is faster (its request is an upper
-# bound) and its GPU memory is not requested (SLURM gives the whole card). FastSurfer (the other
-# segmentation back-end) is not measured: give segment_truth and evaluate_* more with
-# --set-resources. A method missing here (ECLARE, an external tool) requests the largest measured
-# fit's or training's memory and unmeasured_method_runtime_minutes; a job that requests a GPU at
-# least gpu_job_min_mem_mb (both not measured). Edit these settings here, or measure again.
+# budget plus two configured epochs; for evaluate (figures per fit: a job evaluates every method's
+# fit of a subject x scenario) the number of methods. Measured on CPUs: a GPU fit is faster (its
+# request is an upper bound) and its GPU memory is not requested (SLURM gives the whole card).
+# FastSurfer (the other segmentation back-end) is not measured: give segment_truth and evaluate_*
+# more with --set-resources. A method missing here (ECLARE, an external tool) requests the largest
+# measured fit's or training's memory and unmeasured_method_runtime_minutes; a job that requests a
+# GPU at least gpu_job_min_mem_mb (both not measured). Edit these settings here, or measure again.
 """
 
 SETTINGS = {
