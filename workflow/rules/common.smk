@@ -112,13 +112,18 @@ def _largest(models):
     }
 
 
+def _seconds(model, size):
+    """A measured model's seconds (before headroom) on an HR grid of ``size`` Mvox."""
+    return model["seconds"][0] + model["seconds"][1] * size
+
+
 def _request(model, size, seconds=None):
     """mem_mb and runtime (minutes) of a job on an HR grid of ``size`` Mvox from a measured
     model (``seconds``: the runtime's seconds before headroom, if not the model's own)."""
     headroom, minimum = RESOURCE_TABLE["headroom"], RESOURCE_TABLE["minimum"]
     mem_base, mem_per_megavoxel = model["mem_mb"]
     if seconds is None:
-        seconds = model["seconds"][0] + model["seconds"][1] * size
+        seconds = _seconds(model, size)
     return {
         "mem_mb": max(
             minimum["mem_mb"],
@@ -156,11 +161,7 @@ def stage_resources(stage, items=1):
     items one after the other (the runtime grows, the memory does not); use as
     ``**stage_resources(stage)``."""
     model = _stage_model(stage)
-
-    def request(size):
-        return _request(model, size, items * (model["seconds"][0] + model["seconds"][1] * size))
-
-    return _per_size(request)
+    return _per_size(lambda size: _request(model, size, items * _seconds(model, size)))
 
 
 @functools.cache
@@ -172,7 +173,7 @@ def _method_request(stage, method, dataset):
     entry = RESOURCE_TABLE["rules"][stage].get(method)
     model = entry["model"] if entry else _stage_model(stage)
     size = hr_megavoxels(dataset)
-    seconds = model["seconds"][0] + model["seconds"][1] * size
+    seconds = _seconds(model, size)
     measured_work = entry and entry.get("work")
     spec = method_spec(method)
     params = spec.make_params(PLAN.method_params(method))
