@@ -23,7 +23,14 @@ mean PSNR over both contrasts (inside the brain) is measured after every epoch, 
 timed training; printed: the seconds the fast INR needs to reach the PSNR the paper INR reached
 within its budget, the ratio, and the LR voxels per second of both.
 
+Last, the ``fast`` split-head fit of that subject on ONE core (as a workflow fit job runs):
+its training seconds, PSNR, evaluated coordinates per second, and its arithmetic (the MLP's
+matrix products forward and backward plus the trilinear interpolation's multiply-adds; gathers,
+scatters and Adam move memory and are not counted) as a FLOP rate and as a fraction of the core's
+peak, measured in the same run with a large one-thread matmul.
+
     python benchmarks/inr_throughput.py [--batches N] [--threads N] [--paper-cpu-seconds S]
+                                        [--skip-throughput] [--skip-quality]
 
 The throughput part runs in about a minute on 2 CPU cores; time-to-quality takes the paper
 budget plus about a minute.
@@ -56,11 +63,12 @@ QUALITY_CASE = {"T1w": Acquisition("axial", 4.0), "T2w": Acquisition("coronal", 
 
 
 def synthetic_samples(count: int, device: torch.device, seed: int = 0) -> TrainingSet:
-    """Random coordinates in [-1, 1]^3 with random targets, half of each of two contrasts."""
+    """Random coordinates in [-1, 1]^3 with random targets, half of each of two contrasts
+    (contrast-major, as ``TrainingSet`` holds them)."""
     generator = torch.Generator().manual_seed(seed)
     coordinates = torch.rand(count, 3, generator=generator) * 2 - 1
     targets = torch.rand(count, generator=generator)
-    index = torch.arange(count) % 2
+    index = (torch.arange(count) >= count // 2).long()
     return TrainingSet(coordinates.to(device), targets.to(device), index.to(device),
                        ("T1w", "T2w"))
 
@@ -195,6 +203,60 @@ def time_to_quality(device: torch.device, paper_budget_cpu_s: float) -> None:
               f"time, {target_cpu / reached[1]:.1f} x in CPU time (goal >= 10 x)")
 
 
+def matmul_peak_flops(size: int = 2048, repeats: int = 10) -> float:
+    """FLOP/s of a large float32 matmul on the current threads (the core's practical peak)."""
+    a, b = torch.randn(size, size), torch.randn(size, size)
+    a @ b
+    start = time.perf_counter()
+    for _ in range(repeats):
+        a @ b
+    return 2 * size**3 * repeats / (time.perf_counter() - start)
+
+
+def training_flops_per_point(network: torch.nn.Module) -> float:
+    """FLOPs of one training point (forward + backward) of a split-head hash-grid INR: each
+    Linear of the trunk and of the point's own head costs 2 in x out forward and twice that
+    backward (input and weight gradients); the interpolation 8 corners x levels x (2 weight
+    products + 2 F multiply-adds) forward and 8 x levels x F products backward."""
+    layers = [m for m in network.trunk if isinstance(m, torch.nn.Linear)]
+    layers += [m for m in network.heads[0] if isinstance(m, torch.nn.Linear)]
+    mlp = sum(3 * 2 * m.in_features * m.out_features for m in layers)
+    encoding = network.encoding
+    interpolation = 8 * encoding.levels * (2 + 4 * encoding.features + encoding.features)
+    return mlp + interpolation
+
+
+def fast_fit_on_one_core(device: torch.device) -> None:
+    """The ``fast`` split-head fit of the quality case with one PyTorch thread: time, PSNR,
+    coordinates/s and FLOP rate against the one-thread matmul peak."""
+    if device.type != "cpu":
+        return
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)
+    try:
+        hr, lr, grid = embedded_case("01", QUALITY_CASE)
+        method = create_method("inr-splithead", {"profile": "fast"})
+        fit = method.prepare(lr, grid, device, seed=0, label="inr-splithead fast, 1 thread")
+        records = fit.trainer.run()
+        predictions = fit.predict(grid)
+        peak = matmul_peak_flops()
+    finally:
+        torch.set_num_threads(threads)
+    seconds = sum(r.seconds for r in records)
+    params = method.params
+    points = len(fit.trainer.samples) * len(records) * params.profile_samples
+    flops = points * training_flops_per_point(fit.trainer.network)
+    quality = np.mean([psnr(predictions[c], hr[c], grid.mask) for c in hr])
+    print(f"\nfast split-head fit on one core (embedded subject 01, 2 mm, "
+          f"{len(fit.trainer.samples):,} LR voxels, {len(records)} epochs x "
+          f"{params.profile_samples} profile samples):")
+    print(f"  training {seconds:.1f} s (goal <= 10 s), mean PSNR {quality:.2f} dB")
+    print(f"  {points / seconds:,.0f} coordinates/s; arithmetic {flops / 1e9:.0f} GFLOP -> "
+          f"{flops / seconds / 1e9:.1f} GFLOP/s; one-thread matmul peak {peak / 1e9:.1f} GFLOP/s: "
+          f"{flops / seconds / peak:.0%} of peak (the arithmetic alone at peak: "
+          f"{flops / peak:.1f} s)")
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--batches", type=int, default=0,
@@ -206,7 +268,9 @@ def main() -> None:
                         help="training budget of the paper-size INR in the time-to-quality test, "
                              "in CPU seconds of this process (1200: 10 minutes on 2 idle cores)")
     parser.add_argument("--skip-throughput", action="store_true",
-                        help="only the time-to-quality comparison")
+                        help="skip the loop throughput and prediction timings")
+    parser.add_argument("--skip-quality", action="store_true",
+                        help="skip the time-to-quality comparison with the paper-size INR")
     arguments = parser.parse_args()
     if arguments.threads:
         torch.set_num_threads(arguments.threads)
@@ -237,7 +301,9 @@ def main() -> None:
         for name, points in GRIDS.items():
             note = "measured" if measured else f"extrapolated from {PREDICTION_SAMPLE:,} points"
             print(f"  predict {name}: {per_point * points:8.1f} s ({note})")
-    time_to_quality(device, arguments.paper_cpu_seconds)
+    if not arguments.skip_quality:
+        time_to_quality(device, arguments.paper_cpu_seconds)
+    fast_fit_on_one_core(device)
 
 
 if __name__ == "__main__":

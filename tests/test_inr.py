@@ -22,7 +22,7 @@ from isosr.methods import create_method
 from isosr.methods.inr.coordinates import CoordinateFrame
 from isosr.methods.inr.forward_model import SliceProfile
 from isosr.methods.inr.mi_stopping import MIPlateau
-from isosr.methods.inr.model import NetworkGeometry, split_head_inr
+from isosr.methods.inr.model import NetworkGeometry, split_head_inr, vanilla_inr
 from isosr.methods.inr.params import PROFILES, SplitHeadParams
 from isosr.methods.inr.samples import IntensityScale, TrainingSet
 from isosr.methods.inr.training import Trainer
@@ -238,10 +238,21 @@ def test_training_is_bit_for_bit_repeatable_on_the_cpu():
         assert torch.equal(tensor, second.network.state_dict()[name]), name
 
 
+@pytest.mark.parametrize("build", [split_head_inr, vanilla_inr])
+def test_own_outputs_are_each_points_column_of_the_full_output(build):
+    params = SplitHeadParams(head_width=8, early_stopping=False, **TINY_NETWORK)
+    network = build(params, 3, NetworkGeometry(20.0, 2.0))
+    points = torch.rand(9, 3) * 2 - 1
+    counts = [2, 0, 7]  # grouped by contrast, one contrast absent
+    contrast = torch.repeat_interleave(torch.arange(3), torch.tensor(counts))
+    expected = network(points).gather(1, contrast[:, None])[:, 0]
+    torch.testing.assert_close(network.own_outputs(points, counts), expected)
+
+
 def test_each_contrast_supervises_only_its_own_output():
     trainer = tiny_trainer(None)
     batch = torch.arange(len(trainer.samples))
-    mse = trainer.batch_mse(batch, 2)
+    mse = trainer.batch_mse(batch)
     outputs = trainer.network(trainer.samples.coordinates).detach()
     for position in range(2):
         own = trainer.samples.contrast_index == position
@@ -350,13 +361,15 @@ def test_slice_profile_predicts_a_voxel_as_the_mean_of_the_network_over_its_samp
     scales = {c: IntensityScale.of(im.data, c) for c, im in lr.items()}
     samples = TrainingSet.from_images(lr, frame, scales, torch.device("cpu"), profile_samples=5)
     trainer.samples = samples
-    batch = torch.arange(7)
+    batch = torch.cat([torch.arange(4), torch.arange(len(samples) - 3, len(samples))])
+    assert samples.counts(batch) == [4, 3]  # both contrasts
     state = trainer.generator.get_state()
-    predicted = trainer.predict_voxels(batch)
+    predicted = trainer.predict_voxels(batch, samples.counts(batch))
     trainer.generator.set_state(state)
     offsets = samples.profile.offsets(samples.contrast_index[batch], trainer.generator)
     points = samples.coordinates[batch, None, :] + offsets
-    expected = torch.stack([trainer.network(p).mean(dim=0) for p in points])
+    expected = torch.stack([trainer.network(p).mean(dim=0)[c]
+                            for p, c in zip(points, samples.contrast_index[batch], strict=True)])
     torch.testing.assert_close(predicted, expected)
 
 

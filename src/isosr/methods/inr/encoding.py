@@ -56,7 +56,8 @@ def level_cell_sizes(levels: int, coarsest_mm: float, finest_mm: float) -> list[
 def _as_words(values: torch.Tensor) -> torch.Tensor:
     """(..., F) features -> (..., W) words: feature pairs viewed as one complex number when F is
     even (W = F / 2), the features themselves when it is odd. A word is read and scattered as
-    one element, and complex arithmetic by a real weight is the features' own."""
+    one element (the weighting itself runs on the real features: multiplying a complex word by
+    a real weight would first convert the weight to complex)."""
     if values.shape[-1] % 2:
         return values
     return torch.view_as_complex(values.contiguous().unflatten(-1, (-1, 2)))
@@ -68,12 +69,14 @@ def _from_words(words: torch.Tensor) -> torch.Tensor:
 
 
 class _TableLookup(torch.autograd.Function):
-    """sum_k weights[k] * table[rows[k]]: (8, L, B) corners -> (L, B, F), gradient to the table.
+    """sum_k weights[k] * table[rows[k]]: (8, L, B) corners -> (B, L, F), gradient to the table.
 
-    The batch is the innermost (contiguous) dimension throughout, which keeps every elementwise
-    step a long vectorised loop on the CPU. The table is gathered from and scattered into as one
-    flat vector of words (``_as_words``): PyTorch's 1-D ``index_select``/``index_add_`` are 2-3x
-    faster on the CPU than their row-wise forms for rows of a few features.
+    The batch is the innermost (contiguous) dimension of rows and weights, which keeps every
+    elementwise step a long loop on the CPU; so does weighting the gathered values one feature at
+    a time (broadcasting a weight over a trailing dimension of F elements would make the inner
+    loop F long). The table is gathered from and scattered into as one flat vector of words
+    (``_as_words``): PyTorch's 1-D ``index_select``/``index_add_`` are 2-3x faster on the CPU than
+    their row-wise forms for rows of a few features.
     """
 
     @staticmethod
@@ -86,15 +89,24 @@ class _TableLookup(torch.autograd.Function):
         index = index.flatten()
         ctx.save_for_backward(index, weights)
         ctx.table_words = words.shape
-        values = words.reshape(-1).index_select(0, index).view(*rows.shape, width)
-        return _from_words((values * weights[..., None]).sum(dim=0))
+        values = _from_words(words.reshape(-1).index_select(0, index).view(*rows.shape, width))
+        levels, batch = rows.shape[1:]
+        encoded = torch.empty(batch, levels, values.shape[-1], dtype=values.dtype,
+                              device=values.device)
+        for feature in range(values.shape[-1]):  # (8, L, B) -> (L, B), into (B, L, F)
+            encoded[..., feature].T.copy_((values[..., feature] * weights).sum(dim=0))
+        return encoded
 
     @staticmethod
     def backward(ctx, grad: torch.Tensor) -> tuple[torch.Tensor, None, None]:
         index, weights = ctx.saved_tensors
-        contributions = weights[..., None] * _as_words(grad)  # (8, L, B, W)
-        table_grad = torch.zeros(ctx.table_words, dtype=contributions.dtype, device=grad.device)
-        table_grad.view(-1).index_add_(0, index, contributions.reshape(-1))
+        contributions = torch.empty(*weights.shape, grad.shape[-1], dtype=grad.dtype,
+                                    device=grad.device)  # (8, L, B, F)
+        for feature in range(grad.shape[-1]):
+            torch.mul(weights, grad[..., feature].T, out=contributions[..., feature])
+        words = _as_words(contributions)
+        table_grad = torch.zeros(ctx.table_words, dtype=words.dtype, device=grad.device)
+        table_grad.view(-1).index_add_(0, index, words.reshape(-1))
         return _from_words(table_grad), None, None
 
 
@@ -155,7 +167,8 @@ class HashGridEncoding(nn.Module):
     def forward(self, coordinates: torch.Tensor) -> torch.Tensor:
         with torch.no_grad():
             # vertex units per level, batch innermost: (3, L, B)
-            position = (coordinates.T[:, None, :] + 1.0) * self.scale[None, :, None]
+            batch_innermost = coordinates.T.contiguous()  # (3, B): every later step follows it
+            position = (batch_innermost[:, None, :] + 1.0) * self.scale[None, :, None]
             last = self.last_vertex[None, :, None]
             position = torch.minimum(position.clamp(min=0.0), last)  # outside: edge values
             base = torch.minimum(position.floor(), last - 1.0)
@@ -163,5 +176,4 @@ class HashGridEncoding(nn.Module):
             weights = corner_combinations(*torch.stack([1.0 - fraction, fraction]).unbind(1),
                                           torch.mul).flatten(0, 2)  # (8, L, B)
             rows = self.corner_rows(base.long())
-        values = _TableLookup.apply(self.table, rows, weights)  # (L, B, F)
-        return values.permute(1, 0, 2).reshape(coordinates.shape[0], self.size)
+        return _TableLookup.apply(self.table, rows, weights).reshape(-1, self.size)

@@ -9,7 +9,6 @@ from typing import Any
 
 import numpy as np
 import torch
-from torch import nn
 
 from isosr.io import Grid, LRImage
 from isosr.methods.base import FitResult, SubjectMethod
@@ -17,7 +16,7 @@ from isosr.methods.degradation import as_assumed
 from isosr.methods.device import select_device
 from isosr.methods.inr.checkpoint import fingerprint
 from isosr.methods.inr.coordinates import CoordinateFrame
-from isosr.methods.inr.model import NetworkGeometry
+from isosr.methods.inr.model import MultiOutputINR, NetworkGeometry
 from isosr.methods.inr.samples import IntensityScale, TrainingSet
 from isosr.methods.inr.training import Trainer, predict
 
@@ -30,7 +29,7 @@ class INRMethod(SubjectMethod):
     """
 
     @abstractmethod
-    def build_network(self, contrasts: int, geometry: NetworkGeometry) -> nn.Module:
+    def build_network(self, contrasts: int, geometry: NetworkGeometry) -> MultiOutputINR:
         """The network mapping (B, 3) coordinates to (B, ``contrasts``) intensities."""
 
     def fit_predict(self, lr: dict[str, LRImage], grid: Grid) -> FitResult:

@@ -57,6 +57,18 @@ class MultiOutputINR(nn.Module):
         features = self.trunk(self.encoding(coordinates))
         return torch.cat([head(features) for head in self.heads], dim=-1)
 
+    def own_outputs(self, coordinates: torch.Tensor, counts: list[int]) -> torch.Tensor:
+        """(B,) each point's output of its own contrast, for points grouped by contrast
+        (``counts[c]`` consecutive points of contrast c). A head runs only on its own points:
+        training needs nothing else (a contrast supervises only its own output)."""
+        parts = self.trunk(self.encoding(coordinates)).split(counts)
+        if len(self.heads) == len(counts):  # one head per contrast
+            return torch.cat([head(part)[:, 0]
+                              for head, part in zip(self.heads, parts, strict=True)])
+        (layer,) = self.heads  # one Linear predicting every contrast: its row c for contrast c
+        return torch.cat([nn.functional.linear(part, layer.weight[c, None], layer.bias[c, None])
+                          [:, 0] for c, part in enumerate(parts)])
+
 
 def encoding_of(params: INRParams, geometry: NetworkGeometry) -> Encoding:
     """The configured encoding; the hash grid's finest cells are never below the HR voxel."""

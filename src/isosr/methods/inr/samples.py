@@ -72,5 +72,10 @@ class TrainingSet:
                    torch.from_numpy(np.concatenate(targets)).to(device),
                    torch.from_numpy(np.concatenate(index)).to(device), contrasts, profile)
 
+    def counts(self, batch: torch.Tensor) -> list[int]:
+        """The number of samples of each contrast in ``batch`` (sample indices); sorted, a batch
+        holds them in contrast order."""
+        return torch.bincount(self.contrast_index[batch], minlength=len(self.contrasts)).tolist()
+
     def __len__(self) -> int:
         return int(self.targets.shape[0])

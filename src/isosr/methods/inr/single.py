@@ -9,13 +9,11 @@ from __future__ import annotations
 
 from typing import Any
 
-from torch import nn
-
 from isosr.io import Grid, LRImage
 from isosr.methods.base import FitResult
 from isosr.methods.device import select_device
 from isosr.methods.inr.method import INRMethod
-from isosr.methods.inr.model import NetworkGeometry, vanilla_inr
+from isosr.methods.inr.model import MultiOutputINR, NetworkGeometry, vanilla_inr
 from isosr.repeats import stable_seed
 
 
@@ -46,7 +44,7 @@ def merged_history(histories: dict[str, dict[str, Any]]) -> dict[str, Any]:
 class SingleContrastINR(INRMethod):
     """No information flows between contrasts: one network per contrast, each fitted alone."""
 
-    def build_network(self, contrasts: int, geometry: NetworkGeometry) -> nn.Module:
+    def build_network(self, contrasts: int, geometry: NetworkGeometry) -> MultiOutputINR:
         return vanilla_inr(self.params, contrasts, geometry)
 
     def fit_predict(self, lr: dict[str, LRImage], grid: Grid) -> FitResult:

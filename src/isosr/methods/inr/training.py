@@ -5,8 +5,10 @@ from a seeded ``torch.Generator`` and slices batches from it, so no DataLoader, 
 host-to-device copy runs per batch (the reference code spends most of its time there). The loss
 is sum_c w_c * MSE_c, where MSE_c averages over the batch's samples of contrast c and is computed
 on network output c only: each contrast supervises only its own observed voxels, while every
-output predicts everywhere. With the slice-profile forward model a voxel's prediction is the mean
-of the network over points drawn from its profile (``forward_model``). Adam with cosine annealing
+output predicts everywhere. A batch's sample indices are sorted, so its samples come grouped by
+contrast (the set is contrast-major) and each head runs only on its own contrast's points.
+With the slice-profile forward model a voxel's prediction is the mean of the network over points
+drawn from its profile (``forward_model``). Adam with cosine annealing
 over the configured epochs, as in the paper (in the equal-compute mode, ``budget_seconds``,
 epochs run until the budget is spent and the annealing follows its seconds); a hash grid's
 table has Instant-NGP's Adam settings.
@@ -39,6 +41,7 @@ from isosr.methods.inr.checkpoint import (
 )
 from isosr.methods.inr.encoding import HashGridEncoding
 from isosr.methods.inr.mi_stopping import MIPlateau, predicted_mutual_information
+from isosr.methods.inr.model import MultiOutputINR
 from isosr.methods.inr.params import INRParams
 from isosr.methods.inr.samples import TrainingSet
 
@@ -100,7 +103,7 @@ class Trainer:
     predicted contrasts is measured after every epoch for early stopping (None: not measured).
     """
 
-    def __init__(self, network: nn.Module, samples: TrainingSet,
+    def __init__(self, network: MultiOutputINR, samples: TrainingSet,
                  mi_coordinates: torch.Tensor | None,
                  params: INRParams, seed: int, checkpoint: Path | None = None,
                  fingerprint: str = "", description: str = "INR",
@@ -192,7 +195,7 @@ class Trainer:
         mse_sum = torch.zeros(contrasts, device=self.device)
         batches = 0
         for batch in order.split(self.params.batch_size):
-            mse = self.batch_mse(batch, contrasts)
+            mse = self.batch_mse(batch.sort().values)
             loss = (self.weights * mse).sum()
             self.optimizer.zero_grad(set_to_none=True)
             loss.backward()
@@ -218,23 +221,24 @@ class Trainer:
         outputs = predict(self.network, self.mi_coordinates).clamp(0.0, 1.0)
         return predicted_mutual_information(outputs.cpu().numpy())
 
-    def batch_mse(self, batch: torch.Tensor, contrasts: int) -> torch.Tensor:
-        """Per-contrast MSE of the batch, each over that contrast's own samples and output."""
-        outputs = self.predict_voxels(batch)
-        own = nn.functional.one_hot(self.samples.contrast_index[batch], contrasts
-                                    ).to(outputs.dtype)
-        squared = (outputs - self.samples.targets[batch, None]) ** 2 * own
-        return squared.sum(dim=0) / own.sum(dim=0).clamp(min=1.0)
+    def batch_mse(self, batch: torch.Tensor) -> torch.Tensor:
+        """Per-contrast MSE of a batch of sample indices in ascending order (so grouped by
+        contrast), each over that contrast's own samples and output."""
+        counts = self.samples.counts(batch)
+        squared = (self.predict_voxels(batch, counts) - self.samples.targets[batch]) ** 2
+        return torch.stack([part.sum() / max(len(part), 1) for part in squared.split(counts)])
 
-    def predict_voxels(self, batch: torch.Tensor) -> torch.Tensor:
-        """(B, C) predictions of the batch's LR voxels under the forward model."""
+    def predict_voxels(self, batch: torch.Tensor, counts: list[int]) -> torch.Tensor:
+        """(B,) predictions of the batch's LR voxels, each of its own contrast, under the
+        forward model; ``batch`` grouped by contrast, ``counts`` its samples per contrast."""
         centres = self.samples.coordinates[batch]
         profile = self.samples.profile
         if profile is None:
-            return self.network(centres)
+            return self.network.own_outputs(centres, counts)
         offsets = profile.offsets(self.samples.contrast_index[batch], self.generator)
         points = (centres[:, None, :] + offsets).reshape(-1, 3)
-        return self.network(points).reshape(len(batch), profile.samples, -1).mean(dim=1)
+        own = self.network.own_outputs(points, [n * profile.samples for n in counts])
+        return own.view(len(batch), profile.samples).mean(dim=1)
 
     def _state(self) -> dict[str, Any]:
         return {"fingerprint": self.fingerprint,
