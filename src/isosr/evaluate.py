@@ -15,6 +15,7 @@ The result is a long table (``METRIC_COLUMNS``, one row per value):
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Callable, Mapping
 from pathlib import Path
 from typing import Any
@@ -90,10 +91,12 @@ def consistency_rows(contrast: str, prediction: np.ndarray, lr_path: str | Path,
     return [(contrast, "DC_PSNR", result.psnr), (contrast, "DC_SSIM", result.ssim)]
 
 
+@functools.cache
 def _lpips_network(weights: LpipsWeights, convention: str
                    ) -> Callable[[np.ndarray, np.ndarray, np.ndarray], float]:
-    """LPIPS of a (prediction, truth, mask) volume; PyTorch is imported only here, so an
-    evaluation without LPIPS weights never pays its import."""
+    """LPIPS of a (prediction, truth, mask) volume, loaded once per process (an evaluation job
+    scores every method of a subject); PyTorch is imported only here, so an evaluation without
+    LPIPS weights never pays its import."""
     from isosr.lpips import Lpips, lpips_volume
 
     network = Lpips().load_weights(weights)
