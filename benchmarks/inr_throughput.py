@@ -230,6 +230,7 @@ def fast_fit_on_one_core(device: torch.device) -> None:
     """The ``fast`` split-head fit of the quality case with one PyTorch thread: time, PSNR,
     coordinates/s and FLOP rate against the one-thread matmul peak."""
     if device.type != "cpu":
+        print("\nfast split-head fit on one core: skipped (the device is not the CPU)")
         return
     threads = torch.get_num_threads()
     torch.set_num_threads(1)

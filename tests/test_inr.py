@@ -436,3 +436,9 @@ def test_fast_fit_killed_from_the_command_line_resumes_to_identical_outputs(tmp_
     for contrast in lr:
         np.testing.assert_array_equal(load_nifti(killed / f"{contrast}.nii.gz")[0],
                                       load_nifti(reference / f"{contrast}.nii.gz")[0])
+
+
+def test_training_set_refuses_samples_not_ordered_by_contrast():
+    coordinates, targets = torch.zeros(4, 3), torch.zeros(4)
+    with pytest.raises(ValueError, match="ordered by contrast"):
+        TrainingSet(coordinates, targets, torch.tensor([0, 1, 0, 1]), ("T1w", "T2w"))

@@ -54,6 +54,11 @@ class TrainingSet:
     contrasts: tuple[str, ...]
     profile: SliceProfile | None = None
 
+    def __post_init__(self) -> None:
+        # training groups a sorted batch by contrast (``counts``): the set must be contrast-major
+        if bool((self.contrast_index[1:] < self.contrast_index[:-1]).any()):
+            raise ValueError("TrainingSet: samples must be ordered by contrast index")
+
     @classmethod
     def from_images(cls, images: dict[str, LRImage], frame: CoordinateFrame,
                     scales: dict[str, IntensityScale], device: torch.device,
