@@ -6,7 +6,10 @@ every method is evaluated on the other 80 %) x every registered method x 3 scena
 10 s for 100 subjects, under 60 s for 1,000. Prints jobs, wall and CPU seconds and ms per job;
 then, side by side, Snakemake's own floor: the dry run of a trivial workflow with as many jobs
 (pairs of one-line rules, one input each, no functions, no resources, no conda), which no
-workflow of that many jobs can plan faster than. Asserts nothing.
+workflow of that many jobs can plan faster than; and Snakemake's start-up alone (`snakemake
+--version`: imports and plugins; on a host with a SLURM client but no reachable controller the
+SLURM executor plugin waits 10 s on `scontrol show config` here, in every command). Asserts
+nothing.
 
     python benchmarks/dag_construction.py [--subjects 100] [--repeats 3]
 """
@@ -94,6 +97,14 @@ def dry_run(workdir: Path, *options: str) -> tuple[float, float, int]:
     return seconds, cpu, int(total.group(1)) if total else -1
 
 
+def startup_seconds() -> float:
+    """Wall seconds of `snakemake --version` (imports and plugin registration, no workflow)."""
+    start = time.perf_counter()
+    subprocess.run([sys.executable, "-m", "snakemake", "--version"], capture_output=True,
+                   check=True)
+    return time.perf_counter() - start
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--subjects", type=int, default=100,
@@ -119,6 +130,7 @@ def main() -> None:
         for _ in range(args.repeats):
             floor_wall, _, floor_jobs = dry_run(trivial, "--snakefile", str(trivial / "Snakefile"))
             floor_walls.append(floor_wall)
+        startup = statistics.median(startup_seconds() for _ in range(args.repeats))
     sizes = dataset_sizes(args.subjects)
     goal = 10 if args.subjects <= 100 else 60 if args.subjects <= 1000 else None
     wall, cpu = statistics.median(walls), statistics.median(cpus)
@@ -132,6 +144,8 @@ def main() -> None:
     floor = statistics.median(floor_walls)
     print(f"Snakemake's floor, a trivial workflow of {floor_jobs} jobs: wall median {floor:.1f} s "
           f"({1000 * floor / floor_jobs:.2f} ms per job); isosr / floor: {wall / floor:.2f}")
+    print(f"Snakemake's start-up (snakemake --version), in both: {startup:.1f} s; without it "
+          f"isosr {wall - startup:.1f} s, floor {floor - startup:.1f} s")
 
 
 if __name__ == "__main__":

@@ -55,9 +55,10 @@ def test_workflow_repeats_every_fit_and_tables_show_the_seed_std(tmp_path, tiny_
     seeds = [json.loads((fits / f"sub-01{suffix}/fit.json").read_text())["seed"]
              for suffix in ("", "_rep-1", "_rep-2")]
     assert seeds == [fit_seed(0, "01", "cubic", r) for r in range(3)]
-    metrics = pd.read_csv(tmp_path / "results/tiny/metrics/T1w-ax8-FLAIR-cor8/cubic/"
-                          "sub-02_rep-2.tsv", sep="\t", dtype={"subject": str})
+    metrics = pd.read_csv(tmp_path / "results/tiny/metrics/T1w-ax8-FLAIR-cor8/sub-02_rep-2.tsv",
+                          sep="\t", dtype={"subject": str})
     assert (metrics["repeat"] == 2).all() and (metrics["subject"] == "02").all()
+    assert set(metrics["method"]) == {"nearest", "cubic"}
     dice = pd.read_csv(tmp_path / table)
     assert (dice["repeats"] == 3).all() and (dice["n"] == 2).all()
     assert (dice["seed_std"] == 0).all()  # interpolation ignores the seed

@@ -109,10 +109,10 @@ def prediction_labels(*, dataset: str = "{dataset}", scenario: str = "{scenario}
     return f"{RESULTS}/{dataset}/seg/{scenario}/{method}/sub-{s}{rep}/{contrast}_dseg{suffix}"
 
 
-def metrics(*, dataset: str = "{dataset}", scenario: str = "{scenario}",
-            method: str = "{method}", s: str = "{s}", rep: str = "{rep}") -> str:
-    """The long metrics TSV of one method on one subject (one repeat of its fit)."""
-    return f"{RESULTS}/{dataset}/metrics/{scenario}/{method}/sub-{s}{rep}.tsv"
+def metrics(*, dataset: str = "{dataset}", scenario: str = "{scenario}", s: str = "{s}",
+            rep: str = "{rep}") -> str:
+    """The long metrics TSV of every method on one subject (one repeat of its fits)."""
+    return f"{RESULTS}/{dataset}/metrics/{scenario}/sub-{s}{rep}.tsv"
 
 
 def table(*, kind_suffix: str, extension: str, dataset: str = "{dataset}",

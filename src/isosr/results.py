@@ -1,7 +1,8 @@
 """Per-subject metric results: their long format (one row per value) and reading them back.
 
-``isosr.evaluate`` writes one TSV per method x subject (x repeat); ``isosr.tables`` and
-``isosr.figures`` read them. Region metrics are named ``<family>_<region>`` (``Dice_GM``).
+The evaluation writes one TSV per subject (x repeat) x scenario, every method's rows in it;
+``isosr.tables`` and ``isosr.figures`` read them. Region metrics are named
+``<family>_<region>`` (``Dice_GM``).
 """
 
 from __future__ import annotations
@@ -39,5 +40,5 @@ def read_metrics(paths: Iterable[str | Path]) -> pd.DataFrame:
 
 
 def write_metrics(frame: pd.DataFrame, path: str | Path) -> None:
-    """One subject's metrics as a TSV, in the long format."""
+    """One subject's metrics (every method's rows) as a TSV, in the long format."""
     frame[METRIC_COLUMNS].to_csv(path, sep="\t", index=False)

@@ -2,10 +2,11 @@
 # seconds with the ants back-end, so one job per fit would spend more on scheduling than on work):
 # label each prediction's segmented contrast with the class model of its subject's ground truth
 # (the sidecar of segment_truth), then PSNR, SSIM, LPIPS, MI errors and segmentation overlap of
-# each method on the subject, one metrics file per method. One rule per segmented contrast
-# (evaluate_<contrast>, as the labels' path names it; see Plan.segmentation_contrast). Labelling a
-# prediction needs no ANTs (the fixed class model is applied with NumPy; FastSurfer runs in its
-# container), so the evaluate env suffices.
+# each method on the subject, all in one metrics file (its `method` column tells them apart; one
+# file per subject rather than per fit keeps the report rules' inputs, and so the plan, small).
+# One rule per segmented contrast (evaluate_<contrast>, as the labels' path names it; see
+# Plan.segmentation_contrast). Labelling a prediction needs no ANTs (the fixed class model is
+# applied with NumPy; FastSurfer runs in its container), so the evaluate env suffices.
 _SEGMENTED_SCENARIOS = {}
 for _scenario in PLAN.scenarios:
     _SEGMENTED_SCENARIOS.setdefault(PLAN.segmentation_contrast(_scenario), []).append(_scenario)
@@ -19,7 +20,7 @@ for _segmented, _scenarios in _SEGMENTED_SCENARIOS.items():
         input:
             unpack(evaluate_inputs),
         output:
-            metrics=[paths.metrics(method=m) for m in PLAN.methods],
+            metrics=paths.metrics(),
             labels=[paths.prediction_labels(method=m, contrast=_segmented) for m in PLAN.methods],
             sidecars=[
                 paths.prediction_labels(method=m, contrast=_segmented, suffix=".json")

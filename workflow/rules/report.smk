@@ -7,7 +7,7 @@ report: "../report/workflow.rst"
 
 rule tables:
     input:
-        metrics=per_subject(paths.metrics, every_repeat=True),
+        metrics=subject_metrics(every_repeat=True),
         fits=per_subject(paths.fit_record, every_repeat=True),
         trainings=lambda w: [
             paths.train_record(dataset=w.dataset, scenario=w.scenario, method=m)
@@ -77,7 +77,7 @@ rule figure_mi:
 
 rule figure_metrics:
     input:
-        per_subject(paths.metrics),
+        subject_metrics(),
     output:
         pdf=figure_path("metrics", "pdf"),
         png=report_item("figure: metric distributions", figure_path("metrics", "png"),
@@ -96,7 +96,7 @@ rule figure_metrics:
 
 rule qc_validity:
     input:
-        metrics=per_subject(paths.metrics),
+        metrics=subject_metrics(),
     output:
         csv=validity_path("csv"),
         md=validity_path("md"),
@@ -125,9 +125,9 @@ rule publish_benchmark:
             for c in PLAN.scenario_contrasts(w.scenario)
         ],
         fits=per_subject(paths.fit_record),
-        metrics=per_subject(paths.metrics),
+        metrics=subject_metrics(),  # per test subject (all methods), as the masks
         masks=lambda w: [paths.brain_mask(dataset=w.dataset, s=s)
-                         for m in PLAN.methods for s in PLAN.test_subjects(w.dataset)],
+                         for s in PLAN.test_subjects(w.dataset)],
     output:
         directory(paths.benchmark_derivatives()),
     log:

@@ -61,6 +61,14 @@ def per_subject(path, every_repeat=False):
                       for r in repeats]
 
 
+def subject_metrics(every_repeat=False):
+    """Input function: every test subject's metrics file (all methods), of every repeat (tables)
+    or of repeat 0 only (figures, publishing: one point per subject)."""
+    repeats = PLAN.repeat_suffixes if every_repeat else [""]
+    return lambda w: [paths.metrics(dataset=w.dataset, scenario=w.scenario, s=s, rep=r)
+                      for s in PLAN.test_subjects(w.dataset) for r in repeats]
+
+
 def evaluate_inputs(w):
     """One subject's fits of a scenario (every method's predictions, method-major), its ground
     truth, LR scans and mask, and the truth's labels of the segmented contrast with their sidecar

@@ -1,9 +1,11 @@
 """Snakemake script: the evaluation of one subject's fits of a scenario, method by method: the
 tissue labels of each prediction (the segmented contrast, with the class model of the subject's
-ground truth), then the metrics of the method on the subject as a long TSV. Segmentation and
+ground truth), then the metrics of every method on the subject as one long TSV. Segmentation and
 metrics log to their own files."""
 
 from pathlib import Path
+
+import pandas as pd
 
 import isosr.threads  # noqa: F401 (first isosr import: caps the job's thread pools)
 from isosr.evaluate import evaluate_subject
@@ -35,10 +37,10 @@ def segment() -> None:
 def evaluate() -> None:
     w = snakemake.wildcards
     weights = {key: path and Path(path) for key, path in snakemake.params.lpips_weights.items()}
-    for method, labels, metrics in zip(METHODS, snakemake.output.labels,
-                                       snakemake.output.metrics, strict=True):
+    frames = []
+    for method, labels in zip(METHODS, snakemake.output.labels, strict=True):
         print(f"scoring {method}", flush=True)
-        frame = evaluate_subject(
+        frames.append(evaluate_subject(
             truth_paths=dict(zip(CONTRASTS, snakemake.input.truth, strict=True)),
             prediction_paths=PREDICTIONS[method],
             mask_path=snakemake.input.mask,
@@ -48,8 +50,8 @@ def evaluate() -> None:
             lpips_weights=LpipsWeights(weights["alexnet"], weights["linear"]),
             convention=snakemake.params.convention,
             lr={c: (path, snakemake.params.acquisitions[c])
-                for c, path in zip(CONTRASTS, snakemake.input.lr, strict=True)})
-        write_metrics(frame, metrics)
+                for c, path in zip(CONTRASTS, snakemake.input.lr, strict=True)}))
+    write_metrics(pd.concat(frames, ignore_index=True), snakemake.output.metrics)
 
 
 run_logged(snakemake.log.segment, segment)

@@ -7,15 +7,18 @@ from isosr.workflow import run_logged
 
 def main() -> None:
     w, contrasts = snakemake.wildcards, sorted(snakemake.params.acquisitions)
-    runs = [(m, s) for m in snakemake.params.methods for s in snakemake.params.subjects]
+    subjects = snakemake.params.subjects
+    runs = [(m, s) for m in snakemake.params.methods for s in subjects]
     predictions = list(snakemake.input.predictions)
-    fits = [{"method": m, "subject": s, "record": record, "metrics": metrics, "mask": mask,
+    per_subject = {  # subject -> its metrics file (every method's rows) and mask
+        s: {"metrics": metrics, "mask": mask}
+        for s, metrics, mask in zip(subjects, snakemake.input.metrics, snakemake.input.masks,
+                                    strict=True)}
+    fits = [{"method": m, "subject": s, "record": record, **per_subject[s],
              "predictions": dict(zip(contrasts, predictions[i * len(contrasts):
                                                             (i + 1) * len(contrasts)],
                                      strict=True))}
-            for i, ((m, s), record, metrics, mask) in enumerate(zip(
-                runs, snakemake.input.fits, snakemake.input.metrics, snakemake.input.masks,
-                strict=True))]
+            for i, ((m, s), record) in enumerate(zip(runs, snakemake.input.fits, strict=True))]
     count = publish_benchmark(root=snakemake.output[0], config=snakemake.params.config,
                               name=f"{w.dataset} / {w.scenario}", fits=fits,
                               acquisitions=snakemake.params.acquisitions,

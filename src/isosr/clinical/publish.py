@@ -93,7 +93,8 @@ def publish_benchmark(*, root: str | Path, config: Mapping[str, Any], name: str,
     """A benchmark scenario's predictions as one derivatives dataset at ``root`` (a folder this
     rule owns), whose raw dataset is at ``raw`` (the BIDS-like tree the scenario's LR scans
     were simulated from). ``fits``: per (method, subject) its ``predictions`` (contrast ->
-    path), ``record`` (fit.json), ``metrics`` (TSV) and ``mask``; returns the images published."""
+    path), ``record`` (fit.json), ``metrics`` (the subject's TSV: every method's rows) and
+    ``mask``; returns the images published."""
     root = Path(root)
     write_dataset_description(root / "dataset_description.json", config, name,
                               os.path.relpath(Path(raw).resolve(), root.resolve()))
@@ -101,7 +102,8 @@ def publish_benchmark(*, root: str | Path, config: Mapping[str, Any], name: str,
     for fit in fits:
         record = json.loads(Path(fit["record"]).read_text())
         metrics: dict[str, dict[str, float]] = {}
-        for row in read_metrics([fit["metrics"]]).itertuples():
+        rows = read_metrics([fit["metrics"]])
+        for row in rows[rows["method"] == fit["method"]].itertuples():
             metrics.setdefault(row.contrast, {})[row.metric] = float(row.value)
         subject, outside = fit["subject"], _outside(fit["mask"])
         sources = [f"sub-{subject}/anat/sub-{subject}_{c}.nii.gz" for c in sorted(acquisitions)]
