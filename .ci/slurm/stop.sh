@@ -1,6 +1,9 @@
 #!/usr/bin/env bash
 # Stop the local SLURM cluster of start.sh: cancel leftover jobs, then end each daemon it started,
-# found by its PID file (never by name). State and logs stay in $ISOSR_SLURM_STATE.
+# found by its PID file (never by name), and remove the configuration files start.sh wrote (never
+# another's): left behind, they make every SLURM client on this host wait ~10 s for a controller
+# that is gone (Snakemake's SLURM plugin asks `scontrol show config` in every command). State and
+# logs stay in $ISOSR_SLURM_STATE.
 set -uo pipefail
 # shellcheck source-path=SCRIPTDIR source=lib.sh
 . "$(dirname "$0")/lib.sh"
@@ -31,4 +34,10 @@ stop_daemon "$PIDS/slurmctld.pid" slurmctld
 stop_daemon "$PIDS/slurmdbd.pid" slurmdbd
 stop_daemon "$STATE/mysql/mariadbd.pid" mariadbd
 stop_daemon /run/munge/munged.pid munged
+for config in /etc/slurm/slurm.conf /etc/slurm/slurmdbd.conf; do
+  if [ -f "$config" ] && grep -qF "$MARKER" "$config"; then
+    say "removing $config"
+    rm -f "$config"
+  fi
+done
 exit 0
