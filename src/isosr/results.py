@@ -39,6 +39,6 @@ def read_metrics(paths: Iterable[str | Path]) -> pd.DataFrame:
     return metrics.fillna({"repeat": 0}).astype({"repeat": int})[METRIC_COLUMNS]
 
 
-def write_metrics(frame: pd.DataFrame, path: str | Path) -> None:
-    """One subject's metrics (every method's rows) as a TSV, in the long format."""
-    frame[METRIC_COLUMNS].to_csv(path, sep="\t", index=False)
+def write_metrics(frames: Iterable[pd.DataFrame], path: str | Path) -> None:
+    """One subject's metrics (a frame per method) as one TSV, in the long format."""
+    pd.concat(frames, ignore_index=True)[METRIC_COLUMNS].to_csv(path, sep="\t", index=False)

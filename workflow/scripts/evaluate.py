@@ -5,8 +5,6 @@ metrics log to their own files."""
 
 from pathlib import Path
 
-import pandas as pd
-
 import isosr.threads  # noqa: F401 (first isosr import: caps the job's thread pools)
 from isosr.evaluate import evaluate_subject
 from isosr.lpips_weights import LpipsWeights
@@ -51,7 +49,7 @@ def evaluate() -> None:
             convention=snakemake.params.convention,
             lr={c: (path, snakemake.params.acquisitions[c])
                 for c, path in zip(CONTRASTS, snakemake.input.lr, strict=True)}))
-    write_metrics(pd.concat(frames, ignore_index=True), snakemake.output.metrics)
+    write_metrics(frames, snakemake.output.metrics)
 
 
 run_logged(snakemake.log.segment, segment)
