@@ -190,5 +190,9 @@ def test_tiny_benchmark_predictions_are_bids_derivatives_linked_not_copied(tiny_
     sidecar = json.loads(published.with_name(published.name[:-7] + ".json").read_text())
     assert sidecar["isosr"]["simulated_acquisition"]["view"] == "coronal"
     assert 20 < sidecar["isosr"]["metrics"]["PSNR"] < 45
+    metrics = pd.read_csv(tiny_run / "results/tiny/metrics/T1w-ax8-FLAIR-cor8/sub-02.tsv",
+                          sep="\t")  # every method's rows: the sidecar has cubic's own
+    cubic_psnr = metrics.query("method == 'cubic' and contrast == 'FLAIR' and metric == 'PSNR'")
+    assert sidecar["isosr"]["metrics"]["PSNR"] == pytest.approx(cubic_psnr["value"].item())
     validity = pd.read_csv(tiny_run / "results/tables/tiny_T1w-ax8-FLAIR-cor8_qc_validity.csv")
     assert validity.set_index("contrast").loc["all contrasts", "n"] == 12  # 3 methods x 2 x 2

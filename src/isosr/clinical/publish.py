@@ -9,6 +9,7 @@
 
 from __future__ import annotations
 
+import functools
 import json
 import os
 import shutil
@@ -98,14 +99,18 @@ def publish_benchmark(*, root: str | Path, config: Mapping[str, Any], name: str,
     root = Path(root)
     write_dataset_description(root / "dataset_description.json", config, name,
                               os.path.relpath(Path(raw).resolve(), root.resolve()))
+    # a subject's metrics file and mask serve all its methods: each is read once
+    every_metric = read_metrics(sorted({str(fit["metrics"]) for fit in fits}))
+    outside_of = functools.cache(_outside)
     count = 0
     for fit in fits:
         record = json.loads(Path(fit["record"]).read_text())
         metrics: dict[str, dict[str, float]] = {}
-        rows = read_metrics([fit["metrics"]])
-        for row in rows[rows["method"] == fit["method"]].itertuples():
+        rows = every_metric[(every_metric["method"] == fit["method"])
+                            & (every_metric["subject"] == fit["subject"])]
+        for row in rows.itertuples():
             metrics.setdefault(row.contrast, {})[row.metric] = float(row.value)
-        subject, outside = fit["subject"], _outside(fit["mask"])
+        subject, outside = fit["subject"], outside_of(str(fit["mask"]))
         sources = [f"sub-{subject}/anat/sub-{subject}_{c}.nii.gz" for c in sorted(acquisitions)]
         for contrast, prediction in fit["predictions"].items():
             publish_image(prediction, derivative_path(root, subject, None, fit["method"],
